@@ -1,0 +1,235 @@
+/* audit.c: the hash-chained, signed audit trail. */
+#include "audit/audit.h"
+
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/time.h"
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+
+/* The bytes an entry's hash covers: each field length-prefixed, so no choice
+ * of field contents can make two different entries hash alike. */
+static void audit_hash(const char *prev_hash, int64_t seq, int64_t at, const char *actor, const char *action,
+		       const char *object, const char *digest, char out[65])
+{
+	struct buf b = BUF_INIT;
+	const char *fields[] = {prev_hash, actor, action, object, digest};
+	buf_printf(&b, "tinhso-audit-v1|%lld|%lld|", (long long)seq, (long long)at);
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		buf_printf(&b, "%zu:%s|", strlen(fields[i]), fields[i]);
+	crypto_sha256_hex(b.ptr, b.len, out);
+	buf_free(&b);
+}
+
+int audit_append(struct store_tx *tx, const struct ctx *c, const char *action, const char *object,
+		 const char *change_json, struct err *e)
+{
+	const char *head_sql = store_tx_kind(tx) == STORE_POSTGRES
+				       ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+				       : "SELECT seq, hash FROM audit_head WHERE id = 1";
+	struct store_q *q;
+	int rc = store_query(tx, head_sql, NOARGS, &q, e);
+	int64_t seq = 0;
+	char prev[65] = "";
+	if (rc == 0) {
+		rc = store_step(q, e);
+		if (rc == 1) {
+			seq = store_int(q, 0);
+			str_copy(prev, sizeof prev, store_text(q, 1));
+		} else if (rc == 0) {
+			rc = err_set(e, ERR_INTERNAL, "audit head row is missing");
+		}
+	}
+	store_done(q);
+	if (rc < 0)
+		return rc;
+	seq++;
+	int64_t at = time_now_us();
+	const char *actor = c && c->actor ? c->actor : "system";
+	if (!change_json)
+		change_json = "{}";
+	char digest[65], hash[65];
+	crypto_sha256_hex(change_json, strlen(change_json), digest);
+	audit_hash(prev, seq, at, actor, action, object, digest, hash);
+	struct buf sig = BUF_INIT;
+	keys_sign_hex(&c->app->keys, hash, 64, &sig);
+	rc = store_exec(tx,
+			"INSERT INTO audit_log (seq, at, actor, action, object, change_digest, change, request_id, "
+			"prev_hash, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+			ARGS(SA_INT(seq), SA_INT(at), SA_TEXT(actor), SA_TEXT(action), SA_TEXT(object), SA_TEXT(digest),
+			     SA_TEXT(change_json), SA_TEXT(c ? c->request_id : NULL), SA_TEXT(prev), SA_TEXT(hash),
+			     SA_TEXT(c->app->keys.key_id), SA_TEXT(sig.ptr)),
+			e);
+	buf_free(&sig);
+	if (rc < 0)
+		return rc;
+	rc = store_exec(tx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+			ARGS(SA_INT(seq), SA_TEXT(hash)), e);
+	return rc < 0 ? rc : 0;
+}
+
+struct verify_ctx {
+	struct app *app;
+	struct audit_verify_result *res;
+};
+
+static int bad(struct audit_verify_result *res, int64_t seq, const char *what)
+{
+	if (!res->first_bad) {
+		res->first_bad = seq;
+		str_copy(res->problem, sizeof res->problem, what);
+	}
+	return 0;
+}
+
+static int verify_fn(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct verify_ctx *v = arg;
+	struct audit_verify_result *res = v->res;
+	struct store_q *q;
+	int rc = store_query(tx,
+			     "SELECT seq, at, actor, action, object, change_digest, change, prev_hash, hash, key_id, "
+			     "signature FROM audit_log ORDER BY seq",
+			     NOARGS, &q, e);
+	if (rc < 0)
+		return rc;
+	char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+	int64_t expect = 1;
+	while ((rc = store_step(q, e)) == 1) {
+		int64_t seq = store_int(q, 0);
+		res->entries++;
+		if (res->first_bad)
+			continue;
+		char digest[65], hash[65], msg[200];
+		if (seq != expect) {
+			snprintf(msg, sizeof msg, "expected entry %lld, found %lld: entries were removed or reordered",
+				 (long long)expect, (long long)seq);
+			bad(res, expect, msg);
+			continue;
+		}
+		const char *change = store_text(q, 6);
+		crypto_sha256_hex(change, (size_t)store_textlen(q, 6), digest);
+		if (strcmp(digest, store_text(q, 5)) != 0) {
+			bad(res, seq, "the change document does not match its digest: it was altered");
+			continue;
+		}
+		if (strcmp(prev, store_text(q, 7)) != 0) {
+			bad(res, seq, "prev_hash does not match the previous entry: the chain was broken");
+			continue;
+		}
+		audit_hash(prev, seq, store_int(q, 1), store_text(q, 2), store_text(q, 3), store_text(q, 4), digest,
+			   hash);
+		if (strcmp(hash, store_text(q, 8)) != 0) {
+			bad(res, seq, "the entry's fields do not match its hash: it was altered");
+			continue;
+		}
+		if (strcmp(store_text(q, 9), v->app->keys.key_id) != 0) {
+			bad(res, seq, "signed by an unknown key");
+			continue;
+		}
+		if (!crypto_verify_hex(v->app->keys.pk, hash, 64, store_text(q, 10))) {
+			bad(res, seq, "the signature does not verify with the server's public key");
+			continue;
+		}
+		str_copy(prev, sizeof prev, hash);
+		expect++;
+	}
+	store_done(q);
+	if (rc < 0)
+		return rc;
+	if (!res->first_bad) {
+		int64_t head_seq = 0;
+		char *head_hash = NULL;
+		struct arena a = ARENA_INIT;
+		rc = store_get_int(tx, "SELECT seq FROM audit_head WHERE id = 1", NOARGS, &head_seq, e);
+		if (rc >= 0)
+			rc = store_get_text(tx, "SELECT hash FROM audit_head WHERE id = 1", NOARGS, &a, &head_hash, e);
+		if (rc >= 0 && (head_seq != expect - 1 || !head_hash || strcmp(head_hash, prev) != 0))
+			bad(res, expect,
+			    "the chain ends before the recorded head: the newest entries were removed or replaced");
+		arena_free(&a);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int audit_verify(struct app *app, struct audit_verify_result *res, struct err *e)
+{
+	memset(res, 0, sizeof *res);
+	struct verify_ctx v = {app, res};
+	int rc = store_read(app->db, verify_fn, &v, e);
+	if (rc < 0)
+		return rc;
+	if (res->first_bad)
+		return err_set(e, ERR_CONFLICT, "audit entry %lld: %s", (long long)res->first_bad, res->problem);
+	return 0;
+}
+
+struct list_ctx {
+	const struct ctx *c;
+	const struct audit_filter *f;
+	struct audit_entry *items;
+	int n;
+	int64_t total;
+};
+
+#define AUDIT_WHERE                                                                                                    \
+	" WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1) AND (CAST($2 AS TEXT) IS NULL OR object = $2) AND "          \
+	"(CAST($3 AS TEXT) IS NULL OR action = $3) AND at >= $4 AND at <= $5"
+
+static int list_fn(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct list_ctx *l = arg;
+	const struct audit_filter *f = l->f;
+	int64_t to = f->to_us ? f->to_us : INT64_MAX;
+	int rc = store_get_int(tx, "SELECT count(*) FROM audit_log" AUDIT_WHERE,
+			       ARGS(SA_TEXT(f->actor), SA_TEXT(f->object), SA_TEXT(f->action), SA_INT(f->from_us),
+				    SA_INT(to)),
+			       &l->total, e);
+	if (rc < 0)
+		return rc;
+	struct store_q *q;
+	rc = store_query(tx,
+			 "SELECT seq, at, actor, action, object, change, request_id, hash, prev_hash, signature, key_id "
+			 "FROM audit_log" AUDIT_WHERE " ORDER BY seq DESC LIMIT $6 OFFSET $7",
+			 ARGS(SA_TEXT(f->actor), SA_TEXT(f->object), SA_TEXT(f->action), SA_INT(f->from_us), SA_INT(to),
+			      SA_INT(f->per_page), SA_INT((int64_t)(f->page - 1) * f->per_page)),
+			 &q, e);
+	if (rc < 0)
+		return rc;
+	l->items = arena_alloc(l->c->a, sizeof *l->items * (size_t)f->per_page);
+	struct arena *a = l->c->a;
+	while ((rc = store_step(q, e)) == 1 && l->n < f->per_page) {
+		struct audit_entry *it = &l->items[l->n++];
+		it->seq = store_int(q, 0);
+		it->at = store_int(q, 1);
+		it->actor = store_dup(q, 2, a);
+		it->action = store_dup(q, 3, a);
+		it->object = store_dup(q, 4, a);
+		it->change = store_dup(q, 5, a);
+		it->request_id = store_dup(q, 6, a);
+		it->hash = store_dup(q, 7, a);
+		it->prev_hash = store_dup(q, 8, a);
+		it->signature = store_dup(q, 9, a);
+		it->key_id = store_dup(q, 10, a);
+	}
+	store_done(q);
+	return rc < 0 ? rc : 0;
+}
+
+int audit_list(const struct ctx *c, const struct audit_filter *f, struct audit_entry **out, int *n, int64_t *total,
+	       struct err *e)
+{
+	if (!c->who || c->who->role != ROLE_ADMIN)
+		return err_set(e, ERR_FORBIDDEN, "only administrators may read the audit trail");
+	struct list_ctx l = {c, f, NULL, 0, 0};
+	int rc = store_read(c->app->db, list_fn, &l, e);
+	if (rc < 0)
+		return rc;
+	*out = l.items;
+	*n = l.n;
+	*total = l.total;
+	return 0;
+}

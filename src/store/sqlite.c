@@ -1,0 +1,644 @@
+/* sqlite.c: the embedded SQLite backend.
+ *
+ * Durability: WAL with synchronous=FULL, so a commit is on disk when
+ * sqlite3_step(COMMIT) returns. Reads: every thread gets its own connection
+ * (WAL lets readers run beside the writer). Writes: store_write() queues the
+ * callback for the single writer thread, which takes every queued callback,
+ * runs each in a savepoint of one transaction and commits them together (group
+ * commit): one fsync for many writes, which is what lets durable writes scale. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "store/store_impl.h"
+
+enum { SQ_CACHE = 128 };
+
+struct sq_conn {
+	sqlite3 *db;
+	struct {
+		const char *key; /* the caller's SQL literal; identity is its address */
+		sqlite3_stmt *st;
+	} cache[SQ_CACHE];
+	int ncache;
+	struct sq_conn *next; /* registry of reader connections */
+};
+
+struct sq_job {
+	store_fn fn;
+	void *ctx;
+	struct err *e;
+	int rc;
+	bool done;
+	struct sq_job *next;
+};
+
+struct sq_store {
+	struct store base;
+	char *path;
+	struct store_options opt;
+	pthread_key_t reader_key;
+	pthread_mutex_t readers_mu;
+	struct sq_conn *readers;
+
+	struct sq_conn *writer;
+	pthread_t writer_thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct sq_job *head, *tail;
+	bool stopping;
+};
+
+struct sq_tx {
+	struct store_tx base;
+	struct sq_conn *c;
+};
+
+struct sq_q {
+	struct store_q base;
+	sqlite3_stmt *st;
+	bool owned; /* not from the cache: finalize on done */
+};
+
+static int sq_error(struct store *s, sqlite3 *db, int rc, struct err *e, const char *what)
+{
+	int prim = rc & 0xff;
+	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	if (prim == SQLITE_CONSTRAINT) {
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return err_set(e, ERR_CONFLICT, "already exists (%s)", msg);
+		return err_set(e, ERR_CONFLICT, "constraint failed (%s)", msg);
+	}
+	atomic_fetch_add(&s->errors, 1);
+	log_error("sqlite %s: %s (%d)", what, msg, rc);
+	if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_FULL || prim == SQLITE_IOERR ||
+	    prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY || prim == SQLITE_NOTADB || prim == SQLITE_CORRUPT)
+		return err_set(e, ERR_UNAVAILABLE, "database unavailable: %s", msg);
+	return err_set(e, ERR_INTERNAL, "database error: %s", msg);
+}
+
+/* $N -> ?N outside of string literals and quoted identifiers. */
+static void sq_rewrite(struct buf *b, const char *sql)
+{
+	char quote = 0;
+	for (const char *p = sql; *p; p++) {
+		char c = *p;
+		if (quote) {
+			if (c == quote)
+				quote = 0;
+		} else if (c == '\'' || c == '"') {
+			quote = c;
+		} else if (c == '$' && p[1] >= '0' && p[1] <= '9') {
+			c = '?';
+		}
+		buf_putc(b, c);
+	}
+}
+
+static int sq_prepare(struct store *s, struct sq_conn *c, const char *sql, sqlite3_stmt **st, bool *owned,
+		      struct err *e)
+{
+	for (int i = 0; i < c->ncache; i++) {
+		if (c->cache[i].key == sql) {
+			if (!sqlite3_stmt_busy(c->cache[i].st)) {
+				*st = c->cache[i].st;
+				*owned = false;
+				return 0;
+			}
+			break; /* in use by an outer query: prepare a private one */
+		}
+	}
+	struct buf b = BUF_INIT;
+	sq_rewrite(&b, sql);
+	int rc = sqlite3_prepare_v3(c->db, b.ptr, (int)b.len, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	buf_free(&b);
+	if (rc != SQLITE_OK)
+		return sq_error(s, c->db, rc, e, "prepare");
+	*owned = true;
+	bool cached = false;
+	for (int i = 0; i < c->ncache; i++)
+		if (c->cache[i].key == sql)
+			cached = true;
+	if (!cached && c->ncache < SQ_CACHE) {
+		c->cache[c->ncache].key = sql;
+		c->cache[c->ncache].st = *st;
+		c->ncache++;
+		*owned = false;
+	}
+	return 0;
+}
+
+static int sq_bind(struct store *s, struct sq_conn *c, sqlite3_stmt *st, const struct store_arg *args, int nargs,
+		   struct err *e)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	for (int i = 0; i < nargs; i++) {
+		int rc;
+		switch (args[i].t) {
+		case SA_INT_T: rc = sqlite3_bind_int64(st, i + 1, args[i].i); break;
+		case SA_TEXT_T:
+			rc = sqlite3_bind_text64(st, i + 1, args[i].s,
+						 args[i].len < 0 ? strlen(args[i].s) : (sqlite3_uint64)args[i].len,
+						 SQLITE_TRANSIENT, SQLITE_UTF8);
+			break;
+		default: rc = sqlite3_bind_null(st, i + 1);
+		}
+		if (rc != SQLITE_OK)
+			return sq_error(s, c->db, rc, e, "bind");
+	}
+	return 0;
+}
+
+static struct sq_conn *sq_conn_open(struct sq_store *ss, bool reader, struct err *e)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int rc = sqlite3_open_v2(ss->path, &db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		err_set(e, ERR_UNAVAILABLE, "cannot open database '%s': %s", ss->path,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, ss->opt.busy_timeout_ms);
+	sqlite3_extended_result_codes(db, 1);
+	const char *pragmas = reader ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON; PRAGMA temp_store=MEMORY;"
+				     : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+				       "PRAGMA temp_store=MEMORY;";
+	char *msg = NULL;
+	rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		err_set(e, ERR_UNAVAILABLE, "cannot set up database '%s': %s", ss->path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		sqlite3_close(db);
+		return NULL;
+	}
+	struct sq_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		abort();
+	c->db = db;
+	return c;
+}
+
+static void sq_conn_close(struct sq_conn *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->ncache; i++)
+		sqlite3_finalize(c->cache[i].st);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static int sq_run(struct sq_conn *c, const char *sql)
+{
+	return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+/* ---- statements ---- */
+
+static int sq_exec(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, struct err *e)
+{
+	struct sq_conn *c = ((struct sq_tx *)tx)->c;
+	sqlite3_stmt *st;
+	bool owned;
+	int rc = sq_prepare(tx->s, c, sql, &st, &owned, e);
+	if (rc < 0)
+		return rc;
+	rc = sq_bind(tx->s, c, st, args, nargs, e);
+	if (rc == 0) {
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		if (r != SQLITE_DONE)
+			rc = sq_error(tx->s, c->db, sqlite3_extended_errcode(c->db), e, "exec");
+		else
+			rc = sqlite3_changes(c->db);
+	}
+	if (owned)
+		sqlite3_finalize(st);
+	else
+		sqlite3_reset(st);
+	return rc;
+}
+
+static int sq_exec_script(struct store_tx *tx, const char *sql, struct err *e)
+{
+	struct sq_conn *c = ((struct sq_tx *)tx)->c;
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		err_set(e, ERR_INTERNAL, "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return ERR_INTERNAL;
+	}
+	return 0;
+}
+
+static int sq_query(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs,
+		    struct store_q **out, struct err *e)
+{
+	struct sq_conn *c = ((struct sq_tx *)tx)->c;
+	sqlite3_stmt *st;
+	bool owned;
+	int rc = sq_prepare(tx->s, c, sql, &st, &owned, e);
+	if (rc < 0)
+		return rc;
+	rc = sq_bind(tx->s, c, st, args, nargs, e);
+	if (rc < 0) {
+		if (owned)
+			sqlite3_finalize(st);
+		return rc;
+	}
+	struct sq_q *q = calloc(1, sizeof *q);
+	if (!q)
+		abort();
+	q->base.s = tx->s;
+	q->st = st;
+	q->owned = owned;
+	*out = &q->base;
+	return 0;
+}
+
+static int sq_step(struct store_q *bq, struct err *e)
+{
+	struct sq_q *q = (struct sq_q *)bq;
+	int rc = sqlite3_step(q->st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	sqlite3 *db = sqlite3_db_handle(q->st);
+	return sq_error(bq->s, db, sqlite3_extended_errcode(db), e, "step");
+}
+
+static void sq_done(struct store_q *bq)
+{
+	struct sq_q *q = (struct sq_q *)bq;
+	if (q->owned)
+		sqlite3_finalize(q->st);
+	else
+		sqlite3_reset(q->st);
+	free(q);
+}
+
+static bool sq_isnull(struct store_q *q, int col)
+{
+	return sqlite3_column_type(((struct sq_q *)q)->st, col) == SQLITE_NULL;
+}
+static int64_t sq_int(struct store_q *q, int col) { return sqlite3_column_int64(((struct sq_q *)q)->st, col); }
+static const char *sq_text(struct store_q *q, int col)
+{
+	const unsigned char *t = sqlite3_column_text(((struct sq_q *)q)->st, col);
+	return t ? (const char *)t : "";
+}
+static int sq_textlen(struct store_q *q, int col)
+{
+	sqlite3_column_text(((struct sq_q *)q)->st, col);
+	return sqlite3_column_bytes(((struct sq_q *)q)->st, col);
+}
+
+/* ---- reads ---- */
+
+static void sq_reader_release(void *arg)
+{
+	/* thread exit: the registry still owns it; store_close frees it */
+	(void)arg;
+}
+
+static struct sq_conn *sq_reader(struct sq_store *ss, struct err *e)
+{
+	struct sq_conn *c = pthread_getspecific(ss->reader_key);
+	if (c)
+		return c;
+	c = sq_conn_open(ss, true, e);
+	if (!c)
+		return NULL;
+	pthread_mutex_lock(&ss->readers_mu);
+	c->next = ss->readers;
+	ss->readers = c;
+	pthread_mutex_unlock(&ss->readers_mu);
+	pthread_setspecific(ss->reader_key, c);
+	return c;
+}
+
+static int sq_read(struct store *s, store_fn fn, void *ctx, struct err *e)
+{
+	struct sq_store *ss = (struct sq_store *)s;
+	struct sq_conn *c = sq_reader(ss, e);
+	if (!c) {
+		atomic_fetch_add(&s->errors, 1);
+		return e->code;
+	}
+	int rc = sq_run(c, "BEGIN");
+	if (rc != SQLITE_OK)
+		return sq_error(s, c->db, rc, e, "begin read");
+	struct sq_tx tx = {{s}, c};
+	rc = fn(&tx.base, ctx, e);
+	sq_run(c, rc < 0 ? "ROLLBACK" : "COMMIT");
+	return rc;
+}
+
+/* ---- writes: the group-committing writer ---- */
+
+static void sq_batch(struct sq_store *ss, struct sq_job *batch)
+{
+	struct sq_conn *c = ss->writer;
+	struct store *s = &ss->base;
+	struct err e0 = {0};
+	int rc = sq_run(c, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK) {
+		sq_error(s, c->db, rc, &e0, "begin");
+		for (struct sq_job *j = batch; j; j = j->next) {
+			*j->e = e0;
+			j->rc = e0.code;
+		}
+		return;
+	}
+	struct sq_tx tx = {{s}, c};
+	int ok = 0;
+	bool dead = false;
+	for (struct sq_job *j = batch; j; j = j->next) {
+		if (dead) {
+			j->rc = err_set(j->e, ERR_UNAVAILABLE, "database unavailable: transaction aborted");
+			continue;
+		}
+		sq_run(c, "SAVEPOINT job");
+		j->rc = j->fn(&tx.base, j->ctx, j->e);
+		if (sqlite3_get_autocommit(c->db)) {
+			/* SQLite rolled the whole transaction back (I/O error, disk full) */
+			dead = true;
+			continue;
+		}
+		if (j->rc < 0)
+			sq_run(c, "ROLLBACK TO job");
+		else
+			ok++;
+		sq_run(c, "RELEASE job");
+	}
+	if (!dead) {
+		rc = sq_run(c, "COMMIT");
+		if (rc == SQLITE_OK) {
+			atomic_fetch_add(&s->commits, 1);
+			atomic_fetch_add(&s->batched, (uint64_t)ok);
+			return;
+		}
+		sq_error(s, c->db, rc, &e0, "commit");
+		sq_run(c, "ROLLBACK");
+	} else {
+		err_set(&e0, ERR_UNAVAILABLE, "database unavailable: transaction aborted");
+		atomic_fetch_add(&s->errors, 1);
+	}
+	for (struct sq_job *j = batch; j; j = j->next)
+		if (j->rc >= 0) {
+			*j->e = e0;
+			j->rc = e0.code;
+		}
+}
+
+static void *sq_writer_main(void *arg)
+{
+	struct sq_store *ss = arg;
+	pthread_mutex_lock(&ss->mu);
+	for (;;) {
+		while (!ss->head && !ss->stopping)
+			pthread_cond_wait(&ss->work, &ss->mu);
+		if (!ss->head)
+			break;
+		/* take up to batch_max queued jobs */
+		struct sq_job *batch = ss->head, *last = batch;
+		int n = 1;
+		while (last->next && n < ss->opt.batch_max) {
+			last = last->next;
+			n++;
+		}
+		ss->head = last->next;
+		if (!ss->head)
+			ss->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&ss->mu);
+
+		sq_batch(ss, batch);
+
+		pthread_mutex_lock(&ss->mu);
+		for (struct sq_job *j = batch; j;) {
+			struct sq_job *next = j->next;
+			j->done = true; /* j may be gone once the lock is released */
+			j = next;
+		}
+		pthread_cond_broadcast(&ss->done);
+	}
+	pthread_mutex_unlock(&ss->mu);
+	return NULL;
+}
+
+static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
+{
+	struct sq_store *ss = (struct sq_store *)s;
+	struct sq_job job = {fn, ctx, e, 0, false, NULL};
+	pthread_mutex_lock(&ss->mu);
+	if (ss->stopping) {
+		pthread_mutex_unlock(&ss->mu);
+		return err_set(e, ERR_UNAVAILABLE, "database is closing");
+	}
+	if (ss->tail)
+		ss->tail->next = &job;
+	else
+		ss->head = &job;
+	ss->tail = &job;
+	pthread_cond_signal(&ss->work);
+	while (!job.done)
+		pthread_cond_wait(&ss->done, &ss->mu);
+	pthread_mutex_unlock(&ss->mu);
+	return job.rc;
+}
+
+/* ---- lifecycle ---- */
+
+static int sq_ping(struct store *s, struct err *e)
+{
+	struct sq_store *ss = (struct sq_store *)s;
+	struct stat st;
+	if (stat(ss->path, &st) != 0)
+		return err_set(e, ERR_UNAVAILABLE, "database file '%s' is missing", ss->path);
+	struct sq_conn *c = sq_reader(ss, e);
+	if (!c)
+		return e->code;
+	int rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sq_error(s, c->db, rc, e, "ping");
+	return 0;
+}
+
+static int fsync_path(const char *path, bool dir)
+{
+	int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int sq_backup(struct store *s, const char *path, struct err *e)
+{
+	struct sq_store *ss = (struct sq_store *)s;
+	struct buf tmp = BUF_INIT;
+	buf_printf(&tmp, "%s.tmp-%d", path, (int)getpid());
+	unlink(tmp.ptr);
+	sqlite3 *src = NULL, *dst = NULL;
+	int rc = 0;
+	if (sqlite3_open_v2(ss->path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		rc = err_set(e, ERR_UNAVAILABLE, "cannot open database '%s'", ss->path);
+		goto out;
+	}
+	sqlite3_busy_timeout(src, ss->opt.busy_timeout_ms);
+	if (sqlite3_open_v2(tmp.ptr, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		rc = err_set(e, ERR_UNAVAILABLE, "cannot create '%s': %s", tmp.ptr, sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* one step over all pages inside one read transaction: a consistent snapshot
+	 * even while the server keeps writing */
+	sqlite3_backup *bk = sqlite3_backup_init(dst, "main", src, "main");
+	if (!bk) {
+		rc = err_set(e, ERR_UNAVAILABLE, "backup failed: %s", sqlite3_errmsg(dst));
+		goto out;
+	}
+	int r;
+	while ((r = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || r == SQLITE_LOCKED)
+		sqlite3_sleep(50);
+	sqlite3_backup_finish(bk);
+	if (r != SQLITE_DONE) {
+		rc = err_set(e, ERR_UNAVAILABLE, "backup failed: %s", sqlite3_errstr(r));
+		goto out;
+	}
+	/* a self-contained file: no WAL beside it */
+	sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	sqlite3_stmt *st = NULL;
+	const char *verdict = "";
+	if (sqlite3_prepare_v2(dst, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		verdict = (const char *)sqlite3_column_text(st, 0);
+	if (strcmp(verdict ? verdict : "", "ok") != 0) {
+		rc = err_set(e, ERR_INTERNAL, "integrity_check of the copy failed: %s", verdict ? verdict : "?");
+		sqlite3_finalize(st);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(dst);
+	dst = NULL;
+	if (fsync_path(tmp.ptr, false) != 0 || rename(tmp.ptr, path) != 0) {
+		rc = err_set(e, ERR_UNAVAILABLE, "cannot write '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	{
+		struct buf dir = BUF_INIT;
+		const char *slash = strrchr(path, '/');
+		if (slash)
+			buf_append(&dir, path, (size_t)(slash - path + (slash == path)));
+		else
+			buf_puts(&dir, ".");
+		fsync_path(dir.ptr, true);
+		buf_free(&dir);
+	}
+out:
+	if (dst)
+		sqlite3_close(dst);
+	if (src)
+		sqlite3_close(src);
+	if (rc < 0)
+		unlink(tmp.ptr);
+	buf_free(&tmp);
+	return rc;
+}
+
+static void sq_close(struct store *s)
+{
+	struct sq_store *ss = (struct sq_store *)s;
+	pthread_mutex_lock(&ss->mu);
+	ss->stopping = true;
+	pthread_cond_signal(&ss->work);
+	pthread_mutex_unlock(&ss->mu);
+	pthread_join(ss->writer_thread, NULL);
+	sq_conn_close(ss->writer);
+	pthread_mutex_lock(&ss->readers_mu);
+	for (struct sq_conn *c = ss->readers; c;) {
+		struct sq_conn *next = c->next;
+		sq_conn_close(c);
+		c = next;
+	}
+	ss->readers = NULL;
+	pthread_mutex_unlock(&ss->readers_mu);
+	pthread_key_delete(ss->reader_key);
+	pthread_mutex_destroy(&ss->mu);
+	pthread_mutex_destroy(&ss->readers_mu);
+	pthread_cond_destroy(&ss->work);
+	pthread_cond_destroy(&ss->done);
+	free(ss->path);
+	free(ss);
+}
+
+static const struct store_ops sq_ops = {
+	.close = sq_close,
+	.read = sq_read,
+	.write = sq_write,
+	.exec = sq_exec,
+	.exec_script = sq_exec_script,
+	.query = sq_query,
+	.step = sq_step,
+	.done = sq_done,
+	.isnull = sq_isnull,
+	.get_int = sq_int,
+	.text = sq_text,
+	.textlen = sq_textlen,
+	.ping = sq_ping,
+	.backup = sq_backup,
+};
+
+int store_sqlite_open(struct store **out, const char *path, const struct store_options *opt, struct err *e)
+{
+	if (sqlite3_threadsafe() == 0)
+		return err_set(e, ERR_CONFIG, "the SQLite library was built without thread support");
+	struct sq_store *ss = calloc(1, sizeof *ss);
+	if (!ss)
+		abort();
+	ss->base.ops = &sq_ops;
+	ss->base.kind = STORE_SQLITE;
+	ss->path = strdup(path);
+	if (!ss->path)
+		abort();
+	ss->opt = *opt;
+	if (ss->opt.batch_max < 1)
+		ss->opt.batch_max = 1;
+	pthread_mutex_init(&ss->mu, NULL);
+	pthread_mutex_init(&ss->readers_mu, NULL);
+	pthread_cond_init(&ss->work, NULL);
+	pthread_cond_init(&ss->done, NULL);
+	pthread_key_create(&ss->reader_key, sq_reader_release);
+	ss->writer = sq_conn_open(ss, false, e);
+	if (!ss->writer) {
+		pthread_key_delete(ss->reader_key);
+		free(ss->path);
+		free(ss);
+		return e->code;
+	}
+	if (pthread_create(&ss->writer_thread, NULL, sq_writer_main, ss) != 0)
+		abort();
+	*out = &ss->base;
+	return 0;
+}
+
+const char *store_versions(void)
+{
+	static char v[64];
+	snprintf(v, sizeof v, "SQLite %s", sqlite3_libversion());
+	return v;
+}

@@ -1,0 +1,179 @@
+/* store.c: backend selection, dispatch, the one-row helpers and migrations. */
+#include "store/store.h"
+
+#include <string.h>
+
+#include "base/embed.h"
+#include "base/log.h"
+#include "base/time.h"
+#include "store/store_impl.h"
+
+int store_open(struct store **out, const char *url, const struct store_options *opt, struct err *e)
+{
+	struct store_options defaults = {.pool_size = 8, .busy_timeout_ms = 5000, .batch_max = 256};
+	if (!opt)
+		opt = &defaults;
+	*out = NULL;
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		if (!url[7])
+			return err_set(e, ERR_CONFIG, "db: 'sqlite:' needs a file path, e.g. sqlite:var/tinhso.db");
+		return store_sqlite_open(out, url + 7, opt, e);
+	}
+	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+		return store_pg_open(out, url, opt, e);
+	return err_set(e, ERR_CONFIG, "db: unknown database URL scheme (want sqlite:PATH or postgres://...)");
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+enum store_kind store_kind(const struct store *s) { return s->kind; }
+enum store_kind store_tx_kind(struct store_tx *tx) { return tx->s->kind; }
+
+int store_read(struct store *s, store_fn fn, void *ctx, struct err *e) { return s->ops->read(s, fn, ctx, e); }
+int store_write(struct store *s, store_fn fn, void *ctx, struct err *e) { return s->ops->write(s, fn, ctx, e); }
+
+int store_exec(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, struct err *e)
+{
+	return tx->s->ops->exec(tx, sql, args, nargs, e);
+}
+
+int store_query(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, struct store_q **q,
+		struct err *e)
+{
+	*q = NULL;
+	return tx->s->ops->query(tx, sql, args, nargs, q, e);
+}
+
+int store_step(struct store_q *q, struct err *e) { return q->s->ops->step(q, e); }
+void store_done(struct store_q *q)
+{
+	if (q)
+		q->s->ops->done(q);
+}
+bool store_isnull(struct store_q *q, int col) { return q->s->ops->isnull(q, col); }
+int64_t store_int(struct store_q *q, int col) { return q->s->ops->get_int(q, col); }
+const char *store_text(struct store_q *q, int col) { return q->s->ops->text(q, col); }
+int store_textlen(struct store_q *q, int col) { return q->s->ops->textlen(q, col); }
+
+char *store_dup(struct store_q *q, int col, struct arena *a)
+{
+	if (store_isnull(q, col))
+		return NULL;
+	return arena_strndup(a, store_text(q, col), (size_t)store_textlen(q, col));
+}
+
+int store_get_int(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, int64_t *out,
+		  struct err *e)
+{
+	struct store_q *q;
+	int rc = store_query(tx, sql, args, nargs, &q, e);
+	if (rc >= 0) {
+		rc = store_step(q, e);
+		if (rc == 1)
+			*out = store_int(q, 0);
+	}
+	store_done(q);
+	return rc;
+}
+
+int store_get_text(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, struct arena *a,
+		   char **out, struct err *e)
+{
+	struct store_q *q;
+	int rc = store_query(tx, sql, args, nargs, &q, e);
+	if (rc >= 0) {
+		rc = store_step(q, e);
+		if (rc == 1)
+			*out = store_dup(q, 0, a);
+	}
+	store_done(q);
+	return rc;
+}
+
+int store_ping(struct store *s, struct err *e) { return s->ops->ping(s, e); }
+int store_backup(struct store *s, const char *path, struct err *e) { return s->ops->backup(s, path, e); }
+
+void store_stats_get(struct store *s, struct store_stats *out)
+{
+	out->errors = atomic_load(&s->errors);
+	out->commits = atomic_load(&s->commits);
+	out->batched = atomic_load(&s->batched);
+}
+
+void store_expand_sql(struct buf *b, const char *sql, enum store_kind kind)
+{
+	static const char id_macro[] = "{{id}}";
+	const char *p = sql, *m;
+	while ((m = strstr(p, id_macro))) {
+		buf_append(b, p, (size_t)(m - p));
+		buf_puts(b, kind == STORE_SQLITE ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
+		p = m + sizeof id_macro - 1;
+	}
+	buf_puts(b, p);
+}
+
+/* ---- migrations ---- */
+
+struct migrate_ctx {
+	const struct embedded_file *f;
+	int applied;
+};
+
+static int migrate_one(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct migrate_ctx *m = arg;
+	int rc;
+	if (tx->s->kind == STORE_POSTGRES) {
+		/* several nodes may start at once: one migrates, the others wait and then see it done */
+		/* a long migration on another node must not time this one out */
+		rc = store_exec(tx, "SET LOCAL statement_timeout = 0", NOARGS, e);
+		if (rc >= 0)
+			rc = store_exec(tx, "SELECT pg_advisory_xact_lock(74110001)", NOARGS, e);
+		if (rc < 0)
+			return rc;
+	}
+	rc = tx->s->ops->exec_script(tx,
+				     "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, "
+				     "applied_at BIGINT NOT NULL)",
+				     e);
+	if (rc < 0)
+		return rc;
+	int64_t n = 0;
+	rc = store_get_int(tx, "SELECT count(*) FROM schema_migrations WHERE name = $1", ARGS(SA_TEXT(m->f->name)),
+			   &n, e);
+	if (rc < 0)
+		return rc;
+	if (n > 0)
+		return 0;
+	struct buf sql = BUF_INIT;
+	store_expand_sql(&sql, m->f->data, tx->s->kind);
+	rc = tx->s->ops->exec_script(tx, sql.ptr, e);
+	buf_free(&sql);
+	if (rc < 0)
+		return err_set(e, rc, "migration %s: %s", m->f->name, e->msg);
+	rc = store_exec(tx, "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
+			ARGS(SA_TEXT(m->f->name), SA_INT(time_now_us())), e);
+	if (rc < 0)
+		return rc;
+	m->applied = 1;
+	return 0;
+}
+
+int store_migrate(struct store *s, struct err *e)
+{
+	int total = 0;
+	for (const struct embedded_file *f = embedded_migrations; f->name; f++) {
+		struct migrate_ctx m = {f, 0};
+		int rc = store_write(s, migrate_one, &m, e);
+		if (rc < 0)
+			return rc;
+		if (m.applied)
+			log_info("applied migration %s", f->name);
+		total += m.applied;
+	}
+	return total;
+}

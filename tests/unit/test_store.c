@@ -1,0 +1,1033 @@
+/* test_store.c: the store interface (store.h), the same cases on each backend:
+ * SQLite on a temporary file always, PostgreSQL when TINHSO_TEST_PG_URL is set
+ * (e.g. TINHSO_TEST_PG_URL=$(scripts/pg-cluster start /tmp/pgt)); without it the
+ * PostgreSQL group is reported as skipped. Each PostgreSQL test starts from an
+ * empty schema public (DROP SCHEMA public CASCADE), so the tests can be re-run
+ * against the same database: point it at a throwaway database only. A few cases are PostgreSQL-only (reconnect after
+ * the server killed the connections, deadlock retry, pool exhaustion,
+ * statement timeout). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/embed.h"
+#include "base/log.h"
+#include "store/store.h"
+
+struct fx {
+	enum store_kind kind;
+	bool skip;
+	struct store *s;
+	char dir[64];
+	char url[1024];
+};
+
+static const char *pg_url(void)
+{
+	const char *u = getenv("TINHSO_TEST_PG_URL");
+	return u && *u ? u : NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const struct store_options default_opt = {.pool_size = 8, .busy_timeout_ms = 5000, .batch_max = 256};
+
+static void fx_open(struct fx *f, const struct store_options *opt)
+{
+	struct err e = {0};
+	int rc = store_open(&f->s, f->url, opt ? opt : &default_opt, &e);
+	if (rc != 0)
+		fail_msg("store_open(%s): %d %s", f->kind == STORE_SQLITE ? "sqlite" : "postgres", rc, e.msg);
+	assert_int_equal(store_kind(f->s), f->kind);
+}
+
+static void fx_reopen(struct fx *f, const struct store_options *opt)
+{
+	store_close(f->s);
+	f->s = NULL;
+	fx_open(f, opt);
+}
+
+static int setup_sqlite(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->kind = STORE_SQLITE;
+	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->url, sizeof f->url, "sqlite:%s/t.db", f->dir);
+	fx_open(f, NULL);
+	*state = f;
+	return 0;
+}
+
+/* Runs a script on a connection of its own; fails the test on error. */
+static void pg_admin(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_url());
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to TINHSO_TEST_PG_URL: %s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int setup_pg(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->kind = STORE_POSTGRES;
+	*state = f;
+	if (!pg_url()) {
+		f->skip = true; /* the test body calls skip(): cmocka reports a skip only from there */
+		return 0;
+	}
+	snprintf(f->url, sizeof f->url, "%s", pg_url());
+	pg_admin("SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+	fx_open(f, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->s);
+	if (f->kind == STORE_SQLITE) {
+		static const char *const names[] = {"t.db",    "t.db-wal",    "t.db-shm",
+						    "copy.db", "copy.db-wal", "copy.db-shm"};
+		char p[128];
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+			snprintf(p, sizeof p, "%s/%s", f->dir, names[i]);
+			unlink(p);
+		}
+		rmdir(f->dir);
+	}
+	free(f);
+	return 0;
+}
+
+static struct fx *fx(void **state)
+{
+	struct fx *f = *state;
+	if (f->skip) {
+		print_message("TINHSO_TEST_PG_URL is not set: PostgreSQL test skipped\n");
+		skip();
+	}
+	return f;
+}
+
+/* ---- helpers: one statement in its own transaction ---- */
+
+struct one {
+	const char *sql;
+	const struct store_arg *args;
+	int nargs;
+	int n;
+	int64_t v;
+};
+
+static int cb_exec(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct one *o = arg;
+	o->n = store_exec(tx, o->sql, o->args, o->nargs, e);
+	return o->n < 0 ? o->n : 0;
+}
+
+static int cb_get_int(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct one *o = arg;
+	o->n = store_get_int(tx, o->sql, o->args, o->nargs, &o->v, e);
+	return o->n < 0 ? o->n : 0;
+}
+
+/* store_exec in store_write: the rows changed, or the error */
+static int write1(struct store *s, const char *sql, const struct store_arg *args, int nargs, struct err *e)
+{
+	struct one o = {sql, args, nargs, 0, 0};
+	int rc = store_write(s, cb_exec, &o, e);
+	return rc < 0 ? rc : o.n;
+}
+
+static void must_write(struct store *s, const char *sql, const struct store_arg *args, int nargs)
+{
+	struct err e = {0};
+	int rc = write1(s, sql, args, nargs, &e);
+	if (rc < 0)
+		fail_msg("%s: %d %s", sql, rc, e.msg);
+}
+
+static int64_t read_int(struct store *s, const char *sql, const struct store_arg *args, int nargs)
+{
+	struct err e = {0};
+	struct one o = {sql, args, nargs, 0, -12345};
+	int rc = store_read(s, cb_get_int, &o, &e);
+	if (rc < 0)
+		fail_msg("%s: %d %s", sql, rc, e.msg);
+	assert_int_equal(o.n, 1);
+	return o.v;
+}
+
+static void make_kv(struct store *s)
+{
+	must_write(s, "CREATE TABLE kv (k TEXT PRIMARY KEY, i BIGINT, t TEXT)", NOARGS);
+}
+
+static int64_t count_kv(struct store *s)
+{
+	return read_int(s, "SELECT count(*) FROM kv", NOARGS);
+}
+
+/* ---- cases on both backends ---- */
+
+static void test_migrate(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	int nfiles = 0;
+	for (const struct embedded_file *m = embedded_migrations; m->name; m++)
+		nfiles++;
+	assert_true(nfiles >= 1);
+	int rc = store_migrate(f->s, &e);
+	if (rc < 0)
+		fail_msg("migrate: %s", e.msg);
+	assert_int_equal(rc, nfiles);
+	assert_int_equal(store_migrate(f->s, &e), 0);
+	/* and from a fresh handle too */
+	fx_reopen(f, NULL);
+	assert_int_equal(store_migrate(f->s, &e), 0);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM schema_migrations", NOARGS), nfiles);
+	assert_int_equal(read_int(f->s, "SELECT seq FROM audit_head WHERE id = 1", NOARGS), 0);
+	/* {{id}} became an auto-increment key on this backend */
+	must_write(f->s,
+		   "INSERT INTO users (username, role, full_name, password_hash, password_changed_at, created_at, "
+		   "updated_at) VALUES ($1, 'admin', $2, 'x', 0, 0, 0)",
+		   ARGS(SA_TEXT("admin"), SA_TEXT("Quản trị")));
+	must_write(f->s,
+		   "INSERT INTO users (username, role, full_name, password_hash, password_changed_at, created_at, "
+		   "updated_at) VALUES ($1, 'admin', $2, 'x', 0, 0, 0)",
+		   ARGS(SA_TEXT("admin2"), SA_TEXT("Quản trị 2")));
+	assert_int_equal(read_int(f->s, "SELECT id FROM users WHERE username = $1", ARGS(SA_TEXT("admin2"))), 2);
+}
+
+struct types_ctx {
+	int failures;
+	char msg[512];
+};
+
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			snprintf(c->msg, sizeof c->msg, "line %d: %s", __LINE__, #cond);                               \
+			c->failures++;                                                                                 \
+			return 0;                                                                                      \
+		}                                                                                                      \
+	} while (0)
+
+static const char *const HD = "Hải Dương";
+
+static int cb_check_types(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct types_ctx *c = arg;
+	struct store_q *q;
+	int rc = store_query(tx, "SELECT k, i, t FROM kv ORDER BY k", NOARGS, &q, e);
+	CHECK(rc == 0);
+	/* a */
+	CHECK(store_step(q, e) == 1);
+	CHECK(strcmp(store_text(q, 0), "a") == 0);
+	CHECK(store_int(q, 1) == 42);
+	CHECK(!store_isnull(q, 1));
+	CHECK(strcmp(store_text(q, 2), HD) == 0);
+	CHECK(store_textlen(q, 2) == (int)strlen(HD));
+	struct arena a = ARENA_INIT;
+	char *dup = store_dup(q, 2, &a);
+	CHECK(dup && strcmp(dup, HD) == 0);
+	/* b: NULLs */
+	CHECK(store_step(q, e) == 1);
+	CHECK(strcmp(store_text(q, 0), "b") == 0);
+	CHECK(store_isnull(q, 1) && store_isnull(q, 2));
+	CHECK(store_int(q, 1) == 0);
+	CHECK(store_text(q, 2) != NULL && store_text(q, 2)[0] == 0);
+	CHECK(store_textlen(q, 2) == 0);
+	CHECK(store_dup(q, 2, &a) == NULL);
+	/* c: large negative, SA_TEXTN */
+	CHECK(store_step(q, e) == 1);
+	CHECK(store_int(q, 1) == -9007199254740993LL);
+	CHECK(strcmp(store_text(q, 2), "xyz") == 0);
+	/* d: INT64_MAX, empty string is not NULL */
+	CHECK(store_step(q, e) == 1);
+	CHECK(store_int(q, 1) == INT64_MAX);
+	CHECK(!store_isnull(q, 2));
+	CHECK(store_textlen(q, 2) == 0);
+	CHECK(store_step(q, e) == 0);
+	store_done(q);
+	arena_free(&a);
+
+	int64_t v = 0;
+	CHECK(store_get_int(tx, "SELECT i FROM kv WHERE t = $1", ARGS(SA_TEXT(HD)), &v, e) == 1 && v == 42);
+	/* a text parameter with an explicit length, not NUL-terminated */
+	CHECK(store_get_int(tx, "SELECT i FROM kv WHERE k = $1", ARGS(SA_TEXTN("aXXX", 1)), &v, e) == 1 && v == 42);
+	/* the portable optional filter: CAST($1 AS TEXT) IS NULL (a bare $1 IS NULL has no type on PostgreSQL) */
+	static const char opt_filter[] = "SELECT count(*) FROM kv WHERE (CAST($1 AS TEXT) IS NULL OR k = $1)";
+	CHECK(store_get_int(tx, opt_filter, ARGS(SA_NULL), &v, e) == 1 && v == 4);
+	CHECK(store_get_int(tx, opt_filter, ARGS(SA_TEXT("a")), &v, e) == 1 && v == 1);
+	/* an int parameter against a BIGINT column and in arithmetic */
+	CHECK(store_get_int(tx, "SELECT i + $1 FROM kv WHERE k = 'a'", ARGS(SA_INT(8)), &v, e) == 1 && v == 50);
+	/* booleans read as 0/1 on both */
+	CHECK(store_get_int(tx, "SELECT count(*) > 0 FROM kv", NOARGS, &v, e) == 1 && v == 1);
+	CHECK(store_get_int(tx, "SELECT count(*) > 100 FROM kv", NOARGS, &v, e) == 1 && v == 0);
+	char *s = NULL;
+	CHECK(store_get_text(tx, "SELECT t FROM kv WHERE k = $1", ARGS(SA_TEXT("a")), &a, &s, e) == 1);
+	CHECK(s && strcmp(s, HD) == 0);
+	arena_free(&a);
+	return 0;
+}
+
+static void test_types(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	const char *ins = "INSERT INTO kv (k, i, t) VALUES ($1, $2, $3)";
+	assert_int_equal(write1(f->s, ins, ARGS(SA_TEXT("a"), SA_INT(41), SA_TEXT(HD)), &e), 1);
+	assert_int_equal(write1(f->s, ins, ARGS(SA_TEXT("b"), SA_NULL, SA_TEXT(NULL)), &e), 1);
+	assert_int_equal(write1(f->s, ins, ARGS(SA_TEXT("c"), SA_INT(-9007199254740992LL), SA_TEXTN("xyzzy", 3)), &e),
+			 1);
+	assert_int_equal(write1(f->s, ins, ARGS(SA_TEXT("d"), SA_INT(INT64_MAX), SA_TEXT("")), &e), 1);
+	/* rows changed */
+	assert_int_equal(write1(f->s, "UPDATE kv SET i = i + 1 WHERE k = 'a' OR k = 'c'", NOARGS, &e), 2);
+	assert_int_equal(write1(f->s, "UPDATE kv SET i = i - 2 WHERE k = 'c'", NOARGS, &e), 1);
+	assert_int_equal(write1(f->s, "UPDATE kv SET i = 0 WHERE k = 'zzz'", NOARGS, &e), 0);
+	/* a SELECT through exec is allowed */
+	assert_true(write1(f->s, "SELECT k FROM kv", NOARGS, &e) >= 0);
+
+	struct types_ctx c = {0};
+	assert_int_equal(store_read(f->s, cb_check_types, &c, &e), 0);
+	if (c.failures)
+		fail_msg("%s (%s)", c.msg, e.msg);
+
+	/* a broken statement is an internal error, counted */
+	struct store_stats before, after;
+	store_stats_get(f->s, &before);
+	int rc = write1(f->s, "SELEC nonsense", NOARGS, &e);
+	assert_int_equal(rc, ERR_INTERNAL);
+	store_stats_get(f->s, &after);
+	assert_int_equal(after.errors, before.errors + 1);
+	/* so is a parameter too many; the store carries on */
+	rc = write1(f->s, "UPDATE kv SET i = $1 WHERE k = 'zzz'", ARGS(SA_INT(1), SA_INT(2)), &e);
+	assert_int_equal(rc, ERR_INTERNAL);
+	assert_int_equal(count_kv(f->s), 4);
+}
+
+/* ---- a cached SELECT * survives a schema change ---- */
+
+static const char *const SQL_STAR = "SELECT * FROM kv ORDER BY k";
+
+static int cb_star(struct store_tx *tx, void *arg, struct err *e)
+{
+	char *out = arg;
+	struct store_q *q;
+	int rc = store_query(tx, SQL_STAR, NOARGS, &q, e);
+	if (rc < 0)
+		return rc;
+	if ((rc = store_step(q, e)) == 1)
+		snprintf(out, 64, "%s|%s|%s", store_text(q, 0), store_text(q, 2), store_text(q, 3));
+	store_done(q);
+	return rc < 0 ? rc : 0;
+}
+
+static void test_schema_change(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	/* one connection: the second SELECT * runs where the first was prepared */
+	struct store_options opt = {.pool_size = 1, .busy_timeout_ms = 5000, .batch_max = 16};
+	fx_reopen(f, &opt);
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ('a', 1, 'one')", NOARGS);
+	char out[64] = "";
+	assert_int_equal(store_read(f->s, cb_star, out, &e), 0);
+	assert_string_equal(out, "a|one|");
+	must_write(f->s, "ALTER TABLE kv ADD COLUMN extra TEXT DEFAULT 'new'", NOARGS);
+	int rc = store_read(f->s, cb_star, out, &e);
+	if (rc != 0)
+		fail_msg("SELECT * after ALTER TABLE: %d %s", rc, e.msg);
+	assert_string_equal(out, "a|one|new");
+}
+
+static void test_conflict(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	const char *ins = "INSERT INTO kv (k, i) VALUES ($1, $2)";
+	assert_int_equal(write1(f->s, ins, ARGS(SA_TEXT("secret-42"), SA_INT(1)), &e), 1);
+	struct store_stats before, after;
+	store_stats_get(f->s, &before);
+	int rc = write1(f->s, ins, ARGS(SA_TEXT("secret-42"), SA_INT(2)), &e);
+	assert_int_equal(rc, ERR_CONFLICT);
+	assert_int_equal(e.code, ERR_CONFLICT);
+	assert_true(strncmp(e.msg, "already exists", 14) == 0);
+	/* both backends name the table and column the SQLite way */
+	assert_non_null(strstr(e.msg, "kv.k"));
+	/* the value is not in the message (it may be a secret) */
+	assert_null(strstr(e.msg, "secret-42"));
+	if (getenv("TINHSO_TEST_VERBOSE"))
+		print_message("conflict message: %s\n", e.msg);
+	store_stats_get(f->s, &after);
+	assert_int_equal(after.errors, before.errors); /* a conflict is not a database failure */
+	assert_int_equal(read_int(f->s, "SELECT i FROM kv WHERE k = 'secret-42'", NOARGS), 1);
+	/* other constraints: NOT NULL is a conflict too */
+	must_write(f->s, "CREATE TABLE nn (a TEXT NOT NULL)", NOARGS);
+	assert_int_equal(write1(f->s, "INSERT INTO nn (a) VALUES ($1)", ARGS(SA_NULL), &e), ERR_CONFLICT);
+}
+
+/* ---- a failing write callback rolls back only its own changes ---- */
+
+struct rb {
+	struct store *s;
+	int thread;
+	int n;
+	int bad_rc; /* writes whose result was not the expected one */
+};
+
+struct rb_job {
+	int key;
+	bool fail;
+};
+
+static int cb_rb(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct rb_job *j = arg;
+	char k[32];
+	snprintf(k, sizeof k, "%s-%d", j->fail ? "bad" : "good", j->key);
+	int rc =
+	    store_exec(tx, "INSERT INTO kv (k, i) VALUES ($1, $2)", ARGS(SA_TEXTN(k, strlen(k)), SA_INT(j->key)), e);
+	if (rc < 0)
+		return rc;
+	rc = store_exec(tx, "UPDATE kv SET i = i + 1 WHERE k = 'counter'", NOARGS, e);
+	if (rc < 0)
+		return rc;
+	if (j->fail)
+		return err_set(e, ERR_INVALID, "job %d refuses", j->key);
+	return 0;
+}
+
+static void *rb_thread(void *arg)
+{
+	struct rb *r = arg;
+	for (int i = 0; i < r->n; i++) {
+		struct rb_job j = {r->thread * 1000 + i, i % 2 == 1};
+		struct err e = {0};
+		int rc = store_write(r->s, cb_rb, &j, &e);
+		if (j.fail ? rc != ERR_INVALID || e.code != ERR_INVALID || !strstr(e.msg, "refuses") : rc != 0)
+			r->bad_rc++;
+	}
+	return NULL;
+}
+
+static void test_rollback_own(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i) VALUES ('counter', 0)", NOARGS);
+	/* one at a time */
+	struct rb_job good = {1, false}, bad = {2, true};
+	assert_int_equal(store_write(f->s, cb_rb, &good, &e), 0);
+	assert_int_equal(store_write(f->s, cb_rb, &bad, &e), ERR_INVALID);
+	assert_int_equal(count_kv(f->s), 2);
+	assert_int_equal(read_int(f->s, "SELECT i FROM kv WHERE k = 'counter'", NOARGS), 1);
+	/* concurrently: on SQLite the good and bad ones share group commits */
+	enum { T = 4, N = 60 };
+	pthread_t th[T];
+	struct rb r[T];
+	for (int t = 0; t < T; t++) {
+		r[t] = (struct rb){f->s, t + 1, N, 0};
+		assert_int_equal(pthread_create(&th[t], NULL, rb_thread, &r[t]), 0);
+	}
+	for (int t = 0; t < T; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(r[t].bad_rc, 0);
+	}
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM kv WHERE k LIKE 'bad-%'", NOARGS), 0);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM kv WHERE k LIKE 'good-%'", NOARGS), 1 + T * N / 2);
+	assert_int_equal(read_int(f->s, "SELECT i FROM kv WHERE k = 'counter'", NOARGS), 1 + T * N / 2);
+}
+
+/* ---- 8 threads x 200 concurrent writes ---- */
+
+enum { CW_THREADS = 8, CW_PER = 200 };
+
+struct cw {
+	struct store *s;
+	int t;
+	int failed;
+	char msg[sizeof(((struct err *)0)->msg)];
+};
+
+struct cw_job {
+	int t, i;
+};
+
+static int cb_cw(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct cw_job *j = arg;
+	int rc = store_exec(tx, "INSERT INTO w (t, i, note) VALUES ($1, $2, $3)",
+			    ARGS(SA_INT(j->t), SA_INT(j->i), SA_TEXT(HD)), e);
+	return rc < 0 ? rc : 0;
+}
+
+static void *cw_thread(void *arg)
+{
+	struct cw *c = arg;
+	for (int i = 0; i < CW_PER; i++) {
+		struct cw_job j = {c->t, i};
+		struct err e = {0};
+		if (store_write(c->s, cb_cw, &j, &e) != 0) {
+			c->failed++;
+			snprintf(c->msg, sizeof c->msg, "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+static void test_concurrent_writes(void **state)
+{
+	struct fx *f = fx(state);
+	must_write(f->s, "CREATE TABLE w (t BIGINT NOT NULL, i BIGINT NOT NULL, note TEXT, PRIMARY KEY (t, i))",
+		   NOARGS);
+	struct store_stats before, after;
+	store_stats_get(f->s, &before);
+	pthread_t th[CW_THREADS];
+	struct cw c[CW_THREADS];
+	double t0 = now_s();
+	for (int t = 0; t < CW_THREADS; t++) {
+		c[t] = (struct cw){.s = f->s, .t = t};
+		assert_int_equal(pthread_create(&th[t], NULL, cw_thread, &c[t]), 0);
+	}
+	for (int t = 0; t < CW_THREADS; t++)
+		pthread_join(th[t], NULL);
+	double dt = now_s() - t0;
+	for (int t = 0; t < CW_THREADS; t++)
+		if (c[t].failed)
+			fail_msg("thread %d: %d writes failed: %s", t, c[t].failed, c[t].msg);
+	store_stats_get(f->s, &after);
+	const int total = CW_THREADS * CW_PER;
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM w", NOARGS), total);
+	assert_int_equal(read_int(f->s, "SELECT count(DISTINCT t * 1000 + i) FROM w", NOARGS), total);
+	uint64_t commits = after.commits - before.commits, batched = after.batched - before.batched;
+	print_message(
+	    "%s: %d durable writes from %d threads in %.3f s = %.0f writes/s; %llu commits (mean group %.1f)\n",
+	    f->kind == STORE_SQLITE ? "sqlite" : "postgres", total, CW_THREADS, dt, total / dt,
+	    (unsigned long long)commits, commits ? (double)batched / (double)commits : 0.0);
+	assert_int_equal(batched, total);
+	if (f->kind == STORE_SQLITE)
+		assert_true(commits < (uint64_t)total); /* group commit happened */
+	else
+		assert_int_equal(commits, total);
+}
+
+/* ---- nested iteration with the same SQL text ---- */
+
+static const char *const SQL_LIST = "SELECT k, i FROM kv ORDER BY k";
+
+struct nest {
+	int outer, inner;
+	char seen[16];
+};
+
+static int cb_nested(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct nest *n = arg;
+	struct store_q *q;
+	int rc = store_query(tx, SQL_LIST, NOARGS, &q, e);
+	if (rc < 0)
+		return rc;
+	while ((rc = store_step(q, e)) == 1) {
+		n->seen[n->outer++] = store_text(q, 0)[0];
+		struct store_q *q2;
+		int rc2 = store_query(tx, SQL_LIST, NOARGS, &q2, e);
+		if (rc2 < 0) {
+			store_done(q);
+			return rc2;
+		}
+		while ((rc2 = store_step(q2, e)) == 1)
+			n->inner++;
+		store_done(q2);
+		if (rc2 < 0) {
+			rc = rc2;
+			break;
+		}
+		/* the outer row is still readable after the inner query ran */
+		if (store_int(q, 1) != (store_text(q, 0)[0] - 'a' + 1) * 10) {
+			rc = err_set(e, ERR_INTERNAL, "outer row clobbered");
+			break;
+		}
+	}
+	store_done(q);
+	return rc;
+}
+
+static void test_nested_query(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i) VALUES ('a', 10), ('b', 20), ('c', 30)", NOARGS);
+	/* twice: the second run finds the statement cached */
+	for (int round = 0; round < 2; round++) {
+		struct nest n = {0};
+		int rc = store_read(f->s, cb_nested, &n, &e);
+		if (rc < 0)
+			fail_msg("nested: %s", e.msg);
+		assert_int_equal(n.outer, 3);
+		assert_int_equal(n.inner, 9);
+		assert_string_equal(n.seen, "abc");
+	}
+}
+
+/* ---- one-row helpers on no rows ---- */
+
+static int cb_empty(struct store_tx *tx, void *arg, struct err *e)
+{
+	int *fails = arg;
+	struct arena a = ARENA_INIT;
+	int64_t v = 77;
+	char *s = (char *)"untouched";
+	if (store_get_int(tx, "SELECT i FROM kv WHERE k = $1", ARGS(SA_TEXT("none")), &v, e) != 0 || v != 77)
+		(*fails)++;
+	if (store_get_text(tx, "SELECT t FROM kv WHERE k = $1", ARGS(SA_TEXT("none")), &a, &s, e) != 0 ||
+	    strcmp(s, "untouched") != 0)
+		(*fails)++;
+	/* a row whose value is NULL: found, and reads NULL / 0 */
+	if (store_get_text(tx, "SELECT t FROM kv WHERE k = $1", ARGS(SA_TEXT("n")), &a, &s, e) != 1 || s != NULL)
+		(*fails)++;
+	if (store_get_int(tx, "SELECT i FROM kv WHERE k = $1", ARGS(SA_TEXT("n")), &v, e) != 1 || v != 0)
+		(*fails)++;
+	/* an aggregate always has a row */
+	if (store_get_int(tx, "SELECT count(*) FROM kv WHERE k = $1", ARGS(SA_TEXT("none")), &v, e) != 1 || v != 0)
+		(*fails)++;
+	arena_free(&a);
+	return 0;
+}
+
+static void test_get_empty(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ('n', NULL, NULL)", NOARGS);
+	int fails = 0;
+	assert_int_equal(store_read(f->s, cb_empty, &fails, &e), 0);
+	assert_int_equal(fails, 0);
+}
+
+/* ---- backup ---- */
+
+static void test_backup(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	for (int i = 0; i < 50; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%02d", i);
+		must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ($1, $2, $3)",
+			   ARGS(SA_TEXTN(k, strlen(k)), SA_INT(i), SA_TEXT(HD)));
+	}
+	char path[128];
+	snprintf(path, sizeof path, "%s/copy.db", f->kind == STORE_SQLITE ? f->dir : "/tmp");
+	int rc = store_backup(f->s, path, &e);
+	if (f->kind == STORE_POSTGRES) {
+		assert_int_equal(rc, ERR_UNAVAILABLE);
+		assert_non_null(strstr(e.msg, "pg_dump"));
+		return;
+	}
+	if (rc != 0)
+		fail_msg("backup: %s", e.msg);
+	/* the copy opens and holds the rows */
+	char url[160];
+	snprintf(url, sizeof url, "sqlite:%s", path);
+	struct store *copy;
+	assert_int_equal(store_open(&copy, url, &default_opt, &e), 0);
+	assert_int_equal(count_kv(copy), 50);
+	assert_int_equal(read_int(copy, "SELECT sum(i) FROM kv WHERE t = $1", ARGS(SA_TEXT(HD))), 49 * 50 / 2);
+	store_close(copy);
+	/* a self-contained file: the copy was not left in WAL mode */
+	char wal[160];
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	assert_int_not_equal(access(wal, F_OK), 0);
+}
+
+/* ---- a callback that carries on after a failed statement ---- */
+
+static int cb_swallow(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)arg;
+	int rc = store_exec(tx, "INSERT INTO kv (k, i) VALUES ('x', 1)", NOARGS, e);
+	if (rc < 0)
+		return rc;
+	rc = store_exec(tx, "INSERT INTO kv (k, i) VALUES ('dup', 1)", NOARGS, e); /* conflicts: ignored */
+	(void)rc;
+	rc = store_exec(tx, "INSERT INTO kv (k, i) VALUES ('y', 1)", NOARGS, e);
+	return rc < 0 ? rc : 0;
+}
+
+static void test_swallowed_error(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i) VALUES ('dup', 0)", NOARGS);
+	int rc = store_write(f->s, cb_swallow, NULL, &e);
+	if (f->kind == STORE_SQLITE) {
+		/* SQLite: a failed statement leaves the transaction usable */
+		assert_int_equal(rc, 0);
+		assert_int_equal(count_kv(f->s), 3);
+	} else {
+		/* PostgreSQL aborts the transaction at the first error: the write
+		 * fails as a whole with that error, never a silent partial commit */
+		assert_int_equal(rc, ERR_CONFLICT);
+		assert_non_null(strstr(e.msg, "already exists"));
+		assert_int_equal(count_kv(f->s), 1);
+	}
+}
+
+/* ---- reads are read-only and see one snapshot ---- */
+
+struct snap {
+	struct store *s;
+	int64_t first, second;
+	int write_rc;
+};
+
+static int cb_snapshot(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct snap *sn = arg;
+	if (store_get_int(tx, "SELECT count(*) FROM kv", NOARGS, &sn->first, e) < 0)
+		return e->code;
+	struct err e2 = {0};
+	sn->write_rc = write1(sn->s, "INSERT INTO kv (k, i) VALUES ('late', 1)", NOARGS, &e2);
+	if (store_get_int(tx, "SELECT count(*) FROM kv", NOARGS, &sn->second, e) < 0)
+		return e->code;
+	return 0;
+}
+
+static void test_read_tx(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i) VALUES ('a', 1)", NOARGS);
+	struct snap sn = {f->s, 0, 0, 0};
+	assert_int_equal(store_read(f->s, cb_snapshot, &sn, &e), 0);
+	assert_int_equal(sn.write_rc, 1);
+	assert_int_equal(sn.first, 1);
+	assert_int_equal(sn.second, 1); /* the write committed meanwhile is not in this snapshot */
+	assert_int_equal(count_kv(f->s), 2);
+	/* writing inside store_read fails and changes nothing */
+	struct one o = {"INSERT INTO kv (k, i) VALUES ('ro', 1)", NULL, 0, 0, 0};
+	assert_true(store_read(f->s, cb_exec, &o, &e) < 0);
+	assert_int_equal(count_kv(f->s), 2);
+	assert_int_equal(store_ping(f->s, &e), 0);
+}
+
+/* ---- open errors (no server needed) ---- */
+
+static void test_open_errors(void **state)
+{
+	(void)state;
+	struct err e = {0};
+	struct store *s = (struct store *)&e; /* must be reset to NULL */
+	assert_int_equal(store_open(&s, "mysql://x", &default_opt, &e), ERR_CONFIG);
+	assert_null(s);
+	assert_int_equal(store_open(&s, "postgres://[::1/x", &default_opt, &e), ERR_CONFIG);
+	assert_null(s);
+	/* nothing listens on port 1 */
+	int rc = store_open(&s, "postgres://postgres:secretpw@127.0.0.1:1/x", &default_opt, &e);
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_null(s);
+	assert_null(strstr(e.msg, "secretpw"));
+}
+
+/* ---- PostgreSQL only ---- */
+
+static int pg_terminate_tinhso(void)
+{
+	PGconn *c = PQconnectdb(pg_url());
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("admin connection: %s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				"WHERE application_name = 'tinhso' AND pid <> pg_backend_pid()");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("terminate: %s", PQresultErrorMessage(r));
+	int n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	/* wait until they are gone: pg_terminate_backend only signals */
+	for (int i = 0; i < 100; i++) {
+		r = PQexec(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tinhso' "
+			      "AND pid <> pg_backend_pid()");
+		int left = atoi(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (left == 0)
+			break;
+		usleep(10000);
+	}
+	PQfinish(c);
+	return n;
+}
+
+static void *cw_burst(void *arg)
+{
+	struct cw *c = arg;
+	for (int i = 0; i < 20; i++) {
+		struct cw_job j = {c->t, i};
+		struct err e = {0};
+		if (store_write(c->s, cb_cw, &j, &e) != 0)
+			c->failed++;
+	}
+	return NULL;
+}
+
+static int cb_killed_midway(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)arg;
+	int rc = store_exec(tx, "INSERT INTO kv (k, i) VALUES ('mid1', 1)", NOARGS, e);
+	if (rc < 0)
+		return rc;
+	pg_terminate_tinhso();
+	rc = store_exec(tx, "INSERT INTO kv (k, i) VALUES ('mid2', 1)", NOARGS, e);
+	return rc < 0 ? rc : 0;
+}
+
+static void test_pg_reconnect(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	make_kv(f->s);
+	must_write(f->s, "CREATE TABLE w (t BIGINT NOT NULL, i BIGINT NOT NULL, note TEXT, PRIMARY KEY (t, i))",
+		   NOARGS);
+	/* open several pooled connections */
+	pthread_t th[4];
+	struct cw c[4];
+	for (int t = 0; t < 4; t++) {
+		c[t] = (struct cw){.s = f->s, .t = t};
+		pthread_create(&th[t], NULL, cw_burst, &c[t]);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(c[t].failed, 0);
+	}
+	for (int round = 0; round < 3; round++) {
+		int killed = pg_terminate_tinhso();
+		assert_true(killed >= 1);
+		/* every pooled connection is dead: each next use must still succeed */
+		for (int i = 0; i < 10; i++) {
+			char k[32];
+			snprintf(k, sizeof k, "r%d-%d", round, i);
+			int rc = write1(f->s, "INSERT INTO kv (k, i) VALUES ($1, $2)",
+					ARGS(SA_TEXTN(k, strlen(k)), SA_INT(i)), &e);
+			if (rc != 1)
+				fail_msg("write after terminate (round %d, %d): %d %s", round, i, rc, e.msg);
+		}
+		pg_terminate_tinhso();
+		assert_int_equal(count_kv(f->s), 10 * (round + 1));
+		pg_terminate_tinhso();
+		assert_int_equal(store_ping(f->s, &e), 0);
+	}
+	/* killed inside a transaction: that write fails as unavailable, leaves no
+	 * trace, and the next one works */
+	int rc = store_write(f->s, cb_killed_midway, NULL, &e);
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM kv WHERE k LIKE 'mid%'", NOARGS), 0);
+	must_write(f->s, "INSERT INTO kv (k, i) VALUES ('after', 1)", NOARGS);
+	assert_int_equal(count_kv(f->s), 31);
+}
+
+struct dl {
+	struct store *s;
+	pthread_barrier_t *bar;
+	const char *first, *second;
+	int runs;
+	int rc;
+	char msg[sizeof(((struct err *)0)->msg)];
+};
+
+static int cb_deadlock(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct dl *d = arg;
+	d->runs++;
+	int rc = store_exec(tx, "UPDATE kv SET i = i + 1 WHERE k = $1", ARGS(SA_TEXT(d->first)), e);
+	if (rc < 0)
+		return rc;
+	if (d->runs == 1)
+		pthread_barrier_wait(d->bar); /* both hold their first row: now cross */
+	rc = store_exec(tx, "UPDATE kv SET i = i + 1 WHERE k = $1", ARGS(SA_TEXT(d->second)), e);
+	return rc < 0 ? rc : 0;
+}
+
+static void *dl_thread(void *arg)
+{
+	struct dl *d = arg;
+	struct err e = {0};
+	d->rc = store_write(d->s, cb_deadlock, d, &e);
+	snprintf(d->msg, sizeof d->msg, "%s", e.msg);
+	return NULL;
+}
+
+static void test_pg_deadlock_retry(void **state)
+{
+	struct fx *f = fx(state);
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i) VALUES ('p', 0), ('q', 0)", NOARGS);
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	struct dl a = {f->s, &bar, "p", "q", 0, 0, ""}, b = {f->s, &bar, "q", "p", 0, 0, ""};
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, dl_thread, &a);
+	pthread_create(&tb, NULL, dl_thread, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_barrier_destroy(&bar);
+	if (a.rc != 0 || b.rc != 0)
+		fail_msg("deadlock not retried: %d '%s' / %d '%s'", a.rc, a.msg, b.rc, b.msg);
+	assert_true(a.runs + b.runs >= 3); /* one of them was the deadlock victim and ran again */
+	assert_int_equal(read_int(f->s, "SELECT sum(i) FROM kv", NOARGS), 4);
+}
+
+struct hold {
+	struct store *s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool holding, release;
+};
+
+static int cb_hold(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)tx;
+	(void)e;
+	struct hold *h = arg;
+	pthread_mutex_lock(&h->mu);
+	h->holding = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->release)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+static void *hold_thread(void *arg)
+{
+	struct hold *h = arg;
+	struct err e = {0};
+	store_read(h->s, cb_hold, h, &e);
+	return NULL;
+}
+
+static void test_pg_pool_busy(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	struct store_options opt = {.pool_size = 1, .busy_timeout_ms = 300, .batch_max = 1};
+	fx_reopen(f, &opt);
+	make_kv(f->s);
+	struct hold h = {.s = f->s};
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	pthread_t th;
+	pthread_create(&th, NULL, hold_thread, &h);
+	pthread_mutex_lock(&h.mu);
+	while (!h.holding)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+
+	double t0 = now_s();
+	int rc = write1(f->s, "INSERT INTO kv (k, i) VALUES ('z', 1)", NOARGS, &e);
+	double waited = now_s() - t0;
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_non_null(strstr(e.msg, "busy"));
+	assert_true(waited >= 0.25 && waited < 3.0);
+	/* readiness is still answered, on a connection of its own */
+	assert_int_equal(store_ping(f->s, &e), 0);
+
+	pthread_mutex_lock(&h.mu);
+	h.release = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(th, NULL);
+	assert_int_equal(write1(f->s, "INSERT INTO kv (k, i) VALUES ('z', 1)", NOARGS, &e), 1);
+	pthread_mutex_destroy(&h.mu);
+	pthread_cond_destroy(&h.cv);
+}
+
+static void test_pg_statement_timeout(void **state)
+{
+	struct fx *f = fx(state);
+	struct err e = {0};
+	struct store_options opt = {.pool_size = 2, .busy_timeout_ms = 200, .batch_max = 1};
+	fx_reopen(f, &opt);
+	struct one o = {"SELECT pg_sleep(2)", NULL, 0, 0, 0};
+	double t0 = now_s();
+	int rc = store_read(f->s, cb_exec, &o, &e);
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_true(now_s() - t0 < 1.5);
+	/* the connection is fine afterwards */
+	assert_int_equal(read_int(f->s, "SELECT 41 + $1", ARGS(SA_INT(1))), 42);
+	assert_int_equal(store_ping(f->s, &e), 0);
+}
+
+#define BOTH(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	if (!getenv("TINHSO_TEST_VERBOSE"))
+		log_level = LOG_OFF; /* the error paths log on purpose */
+	const struct CMUnitTest common[] = {
+	    cmocka_unit_test(test_open_errors),
+	};
+	const struct CMUnitTest sqlite[] = {
+	    BOTH(test_migrate, setup_sqlite),		BOTH(test_types, setup_sqlite),
+	    BOTH(test_conflict, setup_sqlite),		BOTH(test_rollback_own, setup_sqlite),
+	    BOTH(test_concurrent_writes, setup_sqlite), BOTH(test_nested_query, setup_sqlite),
+	    BOTH(test_get_empty, setup_sqlite),		BOTH(test_backup, setup_sqlite),
+	    BOTH(test_swallowed_error, setup_sqlite),	BOTH(test_read_tx, setup_sqlite),
+	    BOTH(test_schema_change, setup_sqlite),
+	};
+	const struct CMUnitTest pg[] = {
+	    BOTH(test_migrate, setup_pg),
+	    BOTH(test_types, setup_pg),
+	    BOTH(test_conflict, setup_pg),
+	    BOTH(test_rollback_own, setup_pg),
+	    BOTH(test_concurrent_writes, setup_pg),
+	    BOTH(test_nested_query, setup_pg),
+	    BOTH(test_get_empty, setup_pg),
+	    BOTH(test_backup, setup_pg),
+	    BOTH(test_swallowed_error, setup_pg),
+	    BOTH(test_read_tx, setup_pg),
+	    BOTH(test_schema_change, setup_pg),
+	    BOTH(test_pg_reconnect, setup_pg),
+	    BOTH(test_pg_deadlock_retry, setup_pg),
+	    BOTH(test_pg_pool_busy, setup_pg),
+	    BOTH(test_pg_statement_timeout, setup_pg),
+	};
+	int failed = cmocka_run_group_tests_name("store_open", common, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store_sqlite", sqlite, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store_postgres", pg, NULL, NULL);
+	return failed ? 1 : 0;
+}
