@@ -5,7 +5,9 @@
  * no database, no access log: what is left of the tinhso read path once all
  * of tinhso is removed.
  *
- *   raw_mhd [PORT]        (PORT 0 or absent: any free port)
+ *   raw_mhd [PORT [MEMORY_KIB]]   (PORT 0 or absent: any free port; MEMORY_KIB:
+ *                                  per-connection memory limit, default 128 as
+ *                                  in http.c, for experiments only)
  * Prints "raw_mhd: listening on 127.0.0.1:PORT" once serving, runs until
  * SIGTERM or SIGINT. Loopback only. Not part of the CMake build (bench/run
  * builds it with cc). */
@@ -57,6 +59,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 int main(int argc, char **argv)
 {
 	int port = argc > 1 ? atoi(argv[1]) : 0;
+	long mem_kib = argc > 2 ? atol(argv[2]) : 128;
+	if (mem_kib < 4 || mem_kib > 65536)
+		mem_kib = 128;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cores < 1)
 		cores = 1;
@@ -79,14 +84,15 @@ int main(int argc, char **argv)
 		flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cores, MHD_OPTION_CONNECTION_LIMIT, 1024u,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)mem_kib * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 		MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "raw_mhd: cannot start on port %d\n", port);
 		return 69;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	printf("raw_mhd: listening on 127.0.0.1:%u (%ld threads)\n", info ? info->port : (unsigned)port, cores);
+	printf("raw_mhd: listening on 127.0.0.1:%u (%ld threads, %ld KiB per connection)\n",
+	       info ? info->port : (unsigned)port, cores, mem_kib);
 	fflush(stdout);
 
 	int sig = 0;

@@ -48,11 +48,23 @@ int api_ctx(struct req *r, struct ctx *c, enum api_auth need)
 			r->actor = c->actor;
 			if (cookie && !req_is_safe_method(r)) {
 				const char *csrf = req_header(r, "X-CSRF-Token");
+				if (!csrf && r->form_body)
+					csrf = req_form(r, "csrf_token");
 				size_t n = p->csrf ? strlen(p->csrf) : 0;
-				if (!csrf || strlen(csrf) != n || n == 0 || !crypto_ct_equal(csrf, p->csrf, n))
+				if (!csrf || strlen(csrf) != n || n == 0 || !crypto_ct_equal(csrf, p->csrf, n)) {
+					if (need == API_ANON) {
+						/* a public write (log in, register) made with a stale
+						 * session cookie: act anonymously, never as that user */
+						c->who = NULL;
+						c->actor = "anonymous";
+						r->user = NULL;
+						r->actor = NULL;
+						return 0;
+					}
 					return err_set(&r->err, ERR_FORBIDDEN,
 						       "missing or wrong CSRF token: send the X-CSRF-Token header "
 						       "given at login with cookie-authenticated requests");
+				}
 			}
 		}
 	}

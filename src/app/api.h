@@ -30,6 +30,14 @@ extern const struct route identity_routes[];
 extern const size_t identity_nroutes;
 extern const struct route audit_routes[];
 extern const size_t audit_nroutes;
+extern const struct route procedure_routes[];
+extern const size_t procedure_nroutes;
+extern const struct route calendar_routes[];
+extern const size_t calendar_nroutes;
+extern const struct route dossier_routes[];
+extern const size_t dossier_nroutes;
+extern const struct route payment_routes[];
+extern const size_t payment_nroutes;
 extern const struct route ops_routes[];
 extern const size_t ops_nroutes;
 

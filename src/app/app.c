@@ -7,6 +7,8 @@
 
 #include "base/log.h"
 #include "base/time.h"
+#include "base/ratelimit.h"
+#include "calendar/calendar_store.h"
 #include "identity/identity.h"
 
 static void mkdir_parent(const char *path)
@@ -60,12 +62,21 @@ int app_open(struct app *app, struct config *cfg, bool need_keys, struct err *e)
 		return rc;
 	}
 	identity_app_init(app);
+	if ((rc = calendar_store_load(app, e)) < 0) {
+		store_close(app->db);
+		app->db = NULL;
+		return rc;
+	}
+	app->lookup_limit = ratelimit_new((int)cfg->lookup_per_minute, 60);
 	return 0;
 }
 
 void app_close(struct app *app)
 {
 	identity_app_release(app);
+	calendar_store_release(app);
+	ratelimit_free(app->lookup_limit);
+	app->lookup_limit = NULL;
 	store_close(app->db);
 	app->db = NULL;
 }
@@ -79,4 +90,15 @@ bool app_level_valid(const struct app *app, const char *level, int *idx)
 			return true;
 		}
 	return false;
+}
+
+const char *app_public_url(struct app *app, struct arena *a)
+{
+	if (app->cfg->public_url[0]) {
+		size_t n = strlen(app->cfg->public_url);
+		while (n && app->cfg->public_url[n - 1] == '/')
+			n--;
+		return arena_strndup(a, app->cfg->public_url, n);
+	}
+	return arena_printf(a, "http://%s", app->cfg->listen);
 }

@@ -27,6 +27,9 @@ struct app {
 	int nlevels;
 	struct login_throttle *throttle; /* identity's login slow-down state */
 	void *session_cache;		 /* identity's session cache */
+	struct calendar_holder *calendar; /* calendar_store's current calendar */
+	struct notify_state *notify;	 /* notify's workers */
+	struct ratelimit *lookup_limit;	 /* public lookups per client address */
 	int64_t started_us;
 };
 
@@ -42,6 +45,8 @@ struct ctx {
 /* Opens the store and migrates, loads keys, fills the app from cfg. */
 int app_open(struct app *app, struct config *cfg, bool need_keys, struct err *e);
 void app_close(struct app *app);
+/* The base URL the public reaches the portal at (cfg public_url, else http://listen). */
+const char *app_public_url(struct app *app, struct arena *a);
 /* True when level is one of the configured levels; its index in *idx (0 = top). */
 bool app_level_valid(const struct app *app, const char *level, int *idx);
 

@@ -21,6 +21,13 @@ struct config {
 	char *levels;	/* comma-separated administrative levels, top first */
 	char *tls_cert;
 	char *tls_key;
+	char *sim_url;	      /* tinhso-sim base URL (demo, tests): default for the adapters below */
+	char *payment_url;    /* payment gateway base URL ("" = sim_url) */
+	char *payment_secret; /* shared secret the gateway signs callbacks with */
+	char *smtp_url;	      /* smtp://host:port ("" = no e-mail) */
+	char *smtp_from;
+	char *sms_url;	      /* HTTP SMS gateway ("" = sim_url; none when both empty) */
+	char *notify_file;    /* JSON-lines sink under data ("" = off) */
 	int64_t threads;     /* HTTP event threads; 0 = number of cores */
 	int64_t workers;     /* threads that run blocking (writing) handlers */
 	int64_t max_body;    /* bytes of a JSON body */
@@ -37,6 +44,10 @@ struct config {
 	int64_t login_window;	   /* seconds over which failures count */
 	int64_t login_free_failures; /* failures per account before slowing down */
 	int64_t login_ip_failures;   /* failures per IP in a window before refusing */
+	int64_t notify_workers;	     /* outbox delivery threads */
+	int64_t outbox_max_attempts; /* deliveries tried before an outbox row is given up */
+	int64_t due_soon_minutes;    /* office minutes before the deadline that count as due soon */
+	int64_t lookup_per_minute;   /* public lookups per client IP per minute */
 	bool trust_proxy;
 	bool demo;
 	bool totp_required_admin;

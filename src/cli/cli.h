@@ -70,6 +70,8 @@ int cmd_user_passwd(struct cli *cl);
 int cmd_user_disable(struct cli *cl);
 int cmd_user_enable(struct cli *cl);
 int cmd_user_totp(struct cli *cl);
+int cmd_procedure_import(struct cli *cl);
+int cmd_procedure_export(struct cli *cl);
 
 /* Loads the demo province and its demo accounts (shared by `demo` and `serve --demo`). */
 int cli_load_demo(struct cli *cl, bool quiet);

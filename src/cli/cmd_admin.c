@@ -7,6 +7,8 @@
 
 #include "agency/agency.h"
 #include "audit/audit.h"
+#include "calendar/calendar_store.h"
+#include "procedure/procedure.h"
 #include "cli/cli.h"
 #include "identity/identity.h"
 
@@ -61,6 +63,12 @@ int cli_load_demo(struct cli *cl, bool quiet)
 	int added = agency_load_demo(&c, &cl->e);
 	if (added < 0)
 		return added;
+	int procs = procedure_load_demo(&c, &cl->e);
+	if (procs < 0)
+		return procs;
+	int days = calendar_load_demo(&c, &cl->e);
+	if (days < 0)
+		return days;
 	int users = 0;
 	for (size_t i = 0; i < sizeof demo_users / sizeof demo_users[0]; i++) {
 		const struct demo_user *d = &demo_users[i];
@@ -92,8 +100,9 @@ int cli_load_demo(struct cli *cl, bool quiet)
 		if (u.role == ROLE_ADMIN && (rc = identity_totp_set(&c, d->username, DEMO_ADMIN_TOTP, &cl->e)) < 0)
 			return rc;
 	}
-	if (!quiet || added || users) {
-		printf("demo province: %d agencies and %d accounts added\n", added, users);
+	if (!quiet || added || users || procs || days) {
+		printf("demo province: %d agencies, %d procedures, %d calendar days and %d accounts added\n", added, procs,
+		       days, users);
 		printf("demo accounts (password %s):\n", DEMO_PASSWORD);
 		for (size_t i = 0; i < sizeof demo_users / sizeof demo_users[0]; i++)
 			printf("  %-14s %-8s %s%s\n", demo_users[i].username, demo_users[i].role,

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 #include "app/api.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "dossier/dossier.h"
+#include "notify/notify.h"
 
 static int read_file(struct cli *cl, const char *path, const char *setting, char **out)
 {
@@ -60,6 +63,10 @@ int cmd_serve(struct cli *cl)
 		{identity_routes, identity_nroutes},
 		{agency_routes, agency_nroutes},
 		{audit_routes, audit_nroutes},
+		{procedure_routes, procedure_nroutes},
+		{calendar_routes, calendar_nroutes},
+		{dossier_routes, dossier_nroutes},
+		{payment_routes, payment_nroutes},
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
@@ -105,11 +112,26 @@ int cmd_serve(struct cli *cl)
 		ho.tls_cert_pem = cert;
 		ho.tls_key_pem = key;
 	}
+	/* files a crash left without their record */
+	if ((rc = dossier_sweep_orphans(&cl->app, &cl->e)) < 0)
+		return rc;
+	if ((rc = notify_start(&cl->app, &cl->e)) < 0)
+		return rc;
 	struct http_server *srv;
 	rc = http_start(&srv, &ho, routes, total, &cl->app, &cl->e);
-	if (rc < 0)
+	if (rc < 0) {
+		notify_stop(&cl->app);
 		return rc;
+	}
 	const char *scheme = ho.tls_cert_pem ? "https" : "http";
+	if (!cl->cfg.public_url[0]) {
+		/* links printed on receipts and given to the payment gateway need a real
+		 * port; the old "" is not freed: a request may be reading it right now */
+		struct buf u = BUF_INIT;
+		buf_printf(&u, "%s://%s:%d", scheme, host, http_port(srv));
+		cl->cfg.public_url = strdup(u.ptr);
+		buf_free(&u);
+	}
 	log_info("serving %s://%s:%d with %s", scheme, host, http_port(srv),
 		 store_kind(cl->app.db) == STORE_SQLITE ? "SQLite" : "PostgreSQL");
 	printf("tinhso %s: serving %s://%s:%d (database %s)\n", TINHSO_VERSION, scheme, host, http_port(srv),
@@ -120,6 +142,7 @@ int cmd_serve(struct cli *cl)
 	sigwait(&set, &sig);
 	log_info("signal %d: draining requests and stopping", sig);
 	http_stop(srv, 10000);
+	notify_stop(&cl->app);
 	log_info("stopped");
 	return 0;
 }

@@ -228,8 +228,23 @@ void res_text(struct req *r, int status, const char *content_type, const char *b
 	buf_append(&r->out, body, n);
 }
 
+void res_file(struct req *r, int status, const char *content_type, int fd, uint64_t size)
+{
+	r->status = status;
+	r->content_type = content_type;
+	buf_reset(&r->out);
+	if (r->file_fd >= 0)
+		close(r->file_fd);
+	r->file_fd = fd;
+	r->file_size = size;
+}
+
 void res_error(struct req *r)
 {
+	if (r->file_fd >= 0) {
+		close(r->file_fd);
+		r->file_fd = -1;
+	}
 	struct err *e = &r->err;
 	int code = e->code ? e->code : ERR_INTERNAL;
 	int status = err_http_status(code);
@@ -299,7 +314,12 @@ static enum MHD_Result queue_response(struct conn_ctx *x)
 {
 	struct req *r = &x->r;
 	struct MHD_Response *resp;
-	if (r->out.len) {
+	if (r->file_fd >= 0) {
+		resp = MHD_create_response_from_fd(r->file_size, r->file_fd);
+		if (!resp)
+			close(r->file_fd);
+		r->file_fd = -1; /* MHD closes it with the response */
+	} else if (r->out.len) {
 		resp = MHD_create_response_from_buffer_with_free_callback(r->out.len, r->out.ptr, free);
 		r->out.ptr = NULL; /* MHD owns it now */
 		r->out.len = r->out.cap = 0;
@@ -566,6 +586,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		struct req *r = &x->r;
 		r->a = &x->arena;
 		r->conn = x;
+		r->file_fd = -1;
 		r->app = s->app;
 		r->method = arena_strdup(r->a, method);
 		r->path = arena_strdup(r->a, url);
@@ -745,6 +766,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	}
 	if (r->json)
 		json_decref(r->json);
+	if (r->file_fd >= 0)
+		close(r->file_fd);
 	parts_release(x);
 	buf_free(&r->body);
 	buf_free(&r->out);

@@ -83,6 +83,8 @@ struct req {
 	void *app;	  /* server-wide context given to http_start */
 	void *conn;	  /* private to http.c */
 	json_t *json;	  /* parsed body, released with the request */
+	int file_fd;	  /* res_file: sent and closed by the server; -1 none */
+	uint64_t file_size;
 	int nparts;	  /* ROUTE_UPLOAD: the parsed body */
 	struct http_part *parts;
 	bool form_body;	  /* the body was multipart or urlencoded and is in parts */
@@ -133,6 +135,8 @@ const char *req_form(struct req *r, const char *name);
 struct jw *res_json(struct req *r, int status);
 void res_header(struct req *r, const char *name, const char *value); /* copied into the arena */
 void res_text(struct req *r, int status, const char *content_type, const char *body, size_t n);
+/* Sends an open file (the server closes fd). */
+void res_file(struct req *r, int status, const char *content_type, int fd, uint64_t size);
 /* Error response from r->err (code, message, fields) in the one shape of DESIGN.md §4. */
 void res_error(struct req *r);
 /* Standard list envelope: {"items": [ ... ], "total": N, "page": P}. Call items_end after writing items. */

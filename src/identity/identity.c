@@ -1587,10 +1587,14 @@ int identity_login(const struct ctx *c, const char *username, const char *passwo
 		password = "";
 	char name[USERNAME_MAX + 1];
 	bool name_ok = username_norm(username, name);
+	/* names that cannot exist share one throttle entry: an over-long name must
+	 * not slow down the real account its first 64 bytes happen to spell */
 	struct ticket t;
-	int rc = throttle_admit(app, name, c->client_ip, &t, e);
+	int rc = throttle_admit(app, name_ok ? name : "*invalid*", c->client_ip, &t, e);
 	if (rc < 0)
 		return rc;
+	/* made before the first lookup, so that no first attempt takes longer than another */
+	const char *dummy = dummy_hash(app);
 	struct cred_row row = {0};
 	int found = 0;
 	if (name_ok && (found = cred_read(app, name, c->a, &row, e)) < 0) {
@@ -1602,22 +1606,21 @@ int identity_login(const struct ctx *c, const char *username, const char *passwo
 		ok = crypto_password_verify(row.hash, password);
 	} else {
 		/* the same work as for a real account: the answer's timing says nothing */
-		const char *dummy = dummy_hash(app);
 		if (dummy)
 			crypto_password_verify(dummy, password);
 		ok = false;
 	}
 	if (!ok)
-		return login_failed(c, username, found ? "wrong_password" : "unknown_user", &t, e);
+		return login_failed(c, name, found ? "wrong_password" : "unknown_user", &t, e);
 	if (row.disabled)
-		return login_failed(c, username, "disabled", &t, e);
+		return login_failed(c, name, "disabled", &t, e);
 	int64_t now = now_us(app);
 	int64_t step = -1;
 	bool need_totp = row.totp_enabled || (row.role == ROLE_ADMIN && app->cfg->totp_required_admin);
 	if (need_totp && (!row.totp_enabled || !row.totp_secret)) {
 		/* right password: no guess to count, but an administrator should see it */
 		throttle_undo(app, &t, false);
-		login_failed(c, username, "totp_not_enrolled", NULL, e);
+		login_failed(c, name, "totp_not_enrolled", NULL, e);
 		err_clear(e);
 		return err_set(e, ERR_UNAUTHENTICATED,
 			       "administrators log in with a TOTP code and this account has none yet: TOTP enrolment "
@@ -1634,9 +1637,9 @@ int identity_login(const struct ctx *c, const char *username, const char *passwo
 		}
 		step = totp_check(row.totp_secret, code, now / 1000000);
 		if (step < 0)
-			return login_failed(c, username, "wrong_totp", &t, e);
+			return login_failed(c, name, "wrong_totp", &t, e);
 		if (step <= row.totp_last_step)
-			return login_failed(c, username, "totp_replay", &t, e);
+			return login_failed(c, name, "totp_replay", &t, e);
 	}
 	char rehash[128];
 	bool do_rehash = wants_rehash(&app->pw, row.hash);
@@ -1666,7 +1669,7 @@ int identity_login(const struct ctx *c, const char *username, const char *passwo
 		memset(token, 0, sizeof token);
 		if (k.replay || k.changed) {
 			err_clear(e);
-			return login_failed(c, username, k.replay ? "totp_replay" : "changed_meanwhile", &t, e);
+			return login_failed(c, name, k.replay ? "totp_replay" : "changed_meanwhile", &t, e);
 		}
 		throttle_undo(app, &t, false);
 		return rc;

@@ -10,6 +10,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "http/http.h"
+#include "sim/sim.h"
 
 static int h_livez(struct req *r)
 {
@@ -21,13 +22,13 @@ static int h_livez(struct req *r)
 	return 0;
 }
 
-static const struct route sim_routes[] = {
+static const struct route sim_own_routes[] = {
 	{"GET", "/livez", h_livez, ROUTE_NO_LOG},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: tinhso-sim [--listen HOST:PORT]\n\n"
+	fprintf(out, "Usage: tinhso-sim [--listen HOST:PORT] [--payment-secret S]\n\n"
 		     "Simulated national systems (for demos and tests) on loopback.\n"
 		     "Prints 'tinhso-sim: serving http://HOST:PORT' when ready; SIGTERM stops it.\n");
 }
@@ -35,6 +36,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:8090";
+	struct sim_options so = {"demo-payment-secret"};
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
@@ -43,6 +45,8 @@ int main(int argc, char **argv)
 			listen = argv[++i];
 		} else if (strncmp(argv[i], "--listen=", 9) == 0) {
 			listen = argv[i] + 9;
+		} else if (strcmp(argv[i], "--payment-secret") == 0 && i + 1 < argc) {
+			so.payment_secret = argv[++i];
 		} else {
 			usage(stderr);
 			return 64;
@@ -69,9 +73,23 @@ int main(int argc, char **argv)
 	ho.max_connections = 256;
 	ho.max_per_ip = 256;
 	ho.conn_timeout = 30;
+	sim_payment_setup(&so);
+	const struct {
+		const struct route *r;
+		size_t n;
+	} tables[] = {
+		{sim_own_routes, sizeof sim_own_routes / sizeof sim_own_routes[0]},
+		{sim_payment_routes, sim_payment_nroutes},
+		{sim_sms_routes, sim_sms_nroutes},
+	};
+	struct route routes[256];
+	size_t nroutes = 0;
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+		for (size_t j = 0; j < tables[t].n && nroutes < 256; j++)
+			routes[nroutes++] = tables[t].r[j];
 	struct http_server *srv;
 	struct err e = {0};
-	if (http_start(&srv, &ho, sim_routes, sizeof sim_routes / sizeof sim_routes[0], NULL, &e) < 0) {
+	if (http_start(&srv, &ho, routes, nroutes, NULL, &e) < 0) {
 		fprintf(stderr, "tinhso-sim: %s\n", e.msg);
 		return err_exit_code(e.code);
 	}

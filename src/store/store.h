@@ -24,7 +24,9 @@
  * deadlock or serialization failure. On PostgreSQL a failed statement aborts
  * the transaction, so a callback must not carry on after an error (use
  * INSERT ... ON CONFLICT instead of catching ERR_CONFLICT). Parameters have no
- * declared type: write CAST($1 AS TEXT) IS NULL, not $1 IS NULL. */
+ * declared type: write CAST($1 AS TEXT) IS NULL, not $1 IS NULL.
+ * SQL text must be a string literal (or otherwise live and unchanged for the
+ * process's life): prepared statements are cached by the address of the text. */
 #ifndef TINHSO_STORE_H
 #define TINHSO_STORE_H
 

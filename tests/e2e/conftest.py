@@ -177,17 +177,22 @@ class Client:
         self.token = token
         self.h = {"Authorization": "Bearer " + token}
 
+    def _headers(self, kw):
+        h = dict(self.h)
+        h.update(kw.pop("headers", None) or {})
+        return h
+
     def get(self, path, **kw):
-        return requests.get(self.s.url(path), headers=self.h, timeout=30, **kw)
+        return requests.get(self.s.url(path), headers=self._headers(kw), timeout=30, **kw)
 
     def post(self, path, **kw):
-        return requests.post(self.s.url(path), headers=self.h, timeout=30, **kw)
+        return requests.post(self.s.url(path), headers=self._headers(kw), timeout=30, **kw)
 
     def put(self, path, **kw):
-        return requests.put(self.s.url(path), headers=self.h, timeout=30, **kw)
+        return requests.put(self.s.url(path), headers=self._headers(kw), timeout=30, **kw)
 
     def delete(self, path, **kw):
-        return requests.delete(self.s.url(path), headers=self.h, timeout=30, **kw)
+        return requests.delete(self.s.url(path), headers=self._headers(kw), timeout=30, **kw)
 
 
 @pytest.fixture
