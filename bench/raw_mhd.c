@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 static const char body_tpl[] = "{\"code\":\"000.00.00.H23\",\"name\":\"%s\",\"level\":\"province\","
-				"\"kind\":\"people_committee\",\"parent\":null}";
+			       "\"kind\":\"people_committee\",\"parent\":null}";
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -42,7 +42,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* The response is built per request (as a real handler would), not a
 	 * persistent buffer reused for every request. */
 	char body[256];
-	int n = snprintf(body, sizeof body, body_tpl, "\xe1\xbb\xa6y ban nh\xc3\xa2n d\xc3\xa2n t\xe1\xbb\x89nh H\xe1\xba\xa3i D\xc6\xb0\xc6\xa1ng");
+	int n = snprintf(body, sizeof body, body_tpl,
+			 "\xe1\xbb\xa6y ban nh\xc3\xa2n d\xc3\xa2n t\xe1\xbb\x89nh H\xe1\xba\xa3i D\xc6\xb0\xc6\xa1ng");
 	if (n < 0 || (size_t)n >= sizeof body)
 		return MHD_NO;
 	(void)upload_size;
@@ -80,12 +81,12 @@ int main(int argc, char **argv)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	struct MHD_Daemon *d = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cores, MHD_OPTION_CONNECTION_LIMIT, 1024u,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)mem_kib * 1024, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-		MHD_OPTION_END);
+	struct MHD_Daemon *d =
+	    MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cores, MHD_OPTION_CONNECTION_LIMIT, 1024u,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)mem_kib * 1024,
+			     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "raw_mhd: cannot start on port %d\n", port);
 		return 69;

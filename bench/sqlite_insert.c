@@ -4,7 +4,9 @@
  * Prints rows/s and commit latency percentiles, then one machine-readable line:
  *   RESULT rows=N seconds=S rows_per_s=R p50_ms=A p90_ms=B p99_ms=C max_ms=D
  *
- *   sqlite_insert DBPATH [SECONDS]     (DBPATH is created; default 5 s)
+ *   sqlite_insert DBPATH [SECONDS [START]]
+ * DBPATH is created or reused; default 5 s. Row n gets the unique code of index
+ * START + n (START default 0: give each run on the same file its own range).
  * Not part of the CMake build (bench/run builds it with cc). */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 	double seconds = argc > 2 ? atof(argv[2]) : 5.0;
 	if (seconds <= 0 || seconds > 600)
 		seconds = 5.0;
+	size_t start = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 0;
 
 	sqlite3 *db;
 	if (sqlite3_open(argv[1], &db) != SQLITE_OK)
@@ -84,13 +87,15 @@ int main(int argc, char **argv)
 	char code[32];
 	while (now < end) {
 		int64_t s = now;
-		snprintf(code, sizeof code, "%03zu.%02zu.%02zu.H23", 100 + (n / 10000) % 900, (n / 100) % 100, n % 100);
+		size_t g = start + n;
+		snprintf(code, sizeof code, "%03zu.%02zu.%02zu.H23", 100 + (g / 10000) % 900, (g / 100) % 100, g % 100);
 		if (sqlite3_step(begin) != SQLITE_DONE)
 			die(db, "begin");
 		sqlite3_reset(begin);
 		sqlite3_bind_text(ins, 1, code, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 2, "\xe1\xbb\xa6y ban nh\xc3\xa2n d\xc3\xa2n x\xc3\xa3 th\xe1\xbb\xad nghi\xe1\xbb\x87m", -1,
-				  SQLITE_STATIC);
+		sqlite3_bind_text(ins, 2,
+				  "\xe1\xbb\xa6y ban nh\xc3\xa2n d\xc3\xa2n x\xc3\xa3 th\xe1\xbb\xad nghi\xe1\xbb\x87m",
+				  -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 3, "commune", -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 4, "000.00.31.H23", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 5, (sqlite3_int64)time(NULL) * 1000000);

@@ -60,8 +60,8 @@ function done(summary, latency, requests)
   local nbad = 0
   for _, t in ipairs(threads) do nbad = nbad + (t:get("bad") or 0) end
   io.write(string.format("non-201 answers: %d\n", nbad))
-  io.write(string.format("RESULT rps=%.0f requests=%d p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%d bad=%d\n",
-    summary.requests / (summary.duration / 1e6), summary.requests,
+  io.write(string.format("RESULT rps=%.0f requests=%d seconds=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%d bad=%d\n",
+    summary.requests / (summary.duration / 1e6), summary.requests, summary.duration / 1e6,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,

@@ -38,6 +38,8 @@ extern const struct route dossier_routes[];
 extern const size_t dossier_nroutes;
 extern const struct route payment_routes[];
 extern const size_t payment_nroutes;
+extern const struct route rating_routes[];
+extern const size_t rating_nroutes;
 extern const struct route ops_routes[];
 extern const size_t ops_nroutes;
 

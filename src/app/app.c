@@ -2,6 +2,8 @@
 #include "app/app.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -77,6 +79,7 @@ void app_close(struct app *app)
 	calendar_store_release(app);
 	ratelimit_free(app->lookup_limit);
 	app->lookup_limit = NULL;
+	free(atomic_exchange(&app->bound_url, NULL));
 	store_close(app->db);
 	app->db = NULL;
 }
@@ -100,5 +103,8 @@ const char *app_public_url(struct app *app, struct arena *a)
 			n--;
 		return arena_strndup(a, app->cfg->public_url, n);
 	}
+	char *bound = atomic_load(&app->bound_url);
+	if (bound)
+		return arena_strdup(a, bound);
 	return arena_printf(a, "http://%s", app->cfg->listen);
 }

@@ -29,7 +29,9 @@ struct app {
 	void *session_cache;		 /* identity's session cache */
 	struct calendar_holder *calendar; /* calendar_store's current calendar */
 	struct notify_state *notify;	 /* notify's workers */
+	struct exchange_state *exchange; /* LGSP: registry cache, replay cache, log writer, delivery */
 	struct ratelimit *lookup_limit;	 /* public lookups per client address */
+	char *_Atomic bound_url;	 /* serve: http://host:port actually bound, when public_url is unset */
 	int64_t started_us;
 };
 
@@ -45,7 +47,8 @@ struct ctx {
 /* Opens the store and migrates, loads keys, fills the app from cfg. */
 int app_open(struct app *app, struct config *cfg, bool need_keys, struct err *e);
 void app_close(struct app *app);
-/* The base URL the public reaches the portal at (cfg public_url, else http://listen). */
+/* The base URL the public reaches the portal at (cfg public_url, else the
+ * address serve bound, else http://listen). */
 const char *app_public_url(struct app *app, struct arena *a);
 /* True when level is one of the configured levels; its index in *idx (0 = top). */
 bool app_level_valid(const struct app *app, const char *level, int *idx);

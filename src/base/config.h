@@ -48,6 +48,11 @@ struct config {
 	int64_t outbox_max_attempts; /* deliveries tried before an outbox row is given up */
 	int64_t due_soon_minutes;    /* office minutes before the deadline that count as due soon */
 	int64_t lookup_per_minute;   /* public lookups per client IP per minute */
+	int64_t exchange_timeout_ms;	     /* LGSP gateway: a backend's whole answer */
+	int64_t exchange_connect_timeout_ms; /* LGSP gateway: connecting to a backend */
+	int64_t exchange_max_response;	     /* LGSP gateway: bytes of a backend answer */
+	int64_t exchange_workers;	     /* LGSP asynchronous delivery threads */
+	int64_t exchange_nonce_cache;	     /* LGSP replay cache: nonces remembered at most */
 	bool trust_proxy;
 	bool demo;
 	bool totp_required_admin;

@@ -147,11 +147,11 @@ static int h_add(struct req *r)
 	const char *date = NULL, *kind = NULL, *name_vi = NULL, *name_en = NULL;
 	bool announced = true;
 	const struct jfield fields[] = {
-		{"date", JF_STR, true, 10, &date, NULL},
-		{"kind", JF_STR, true, 16, &kind, NULL},
-		{"name_vi", JF_STR, true, CALENDAR_MAX_NAME, &name_vi, NULL},
-		{"name_en", JF_STR, true, CALENDAR_MAX_NAME, &name_en, NULL},
-		{"announced", JF_BOOL, false, 0, &announced, NULL},
+	    {"date", JF_STR, true, 10, &date, NULL},
+	    {"kind", JF_STR, true, 16, &kind, NULL},
+	    {"name_vi", JF_STR, true, CALENDAR_MAX_NAME, &name_vi, NULL},
+	    {"name_en", JF_STR, true, CALENDAR_MAX_NAME, &name_en, NULL},
+	    {"announced", JF_BOOL, false, 0, &announced, NULL},
 	};
 	if ((rc = json_decode(body, fields, sizeof fields / sizeof fields[0], r->a, &r->err)) < 0)
 		return rc;
@@ -176,9 +176,9 @@ static int h_delete(struct req *r)
 }
 
 const struct route calendar_routes[] = {
-	{"GET", "/api/v1/calendar", h_year, 0},
-	{"GET", "/api/v1/calendar/due", h_due, 0},
-	{"POST", "/api/v1/calendar/days", h_add, 0},
-	{"DELETE", "/api/v1/calendar/days/{date}", h_delete, 0},
+    {"GET", "/api/v1/calendar", h_year, 0},
+    {"GET", "/api/v1/calendar/due", h_due, 0},
+    {"POST", "/api/v1/calendar/days", h_add, 0},
+    {"DELETE", "/api/v1/calendar/days/{date}", h_delete, 0},
 };
 const size_t calendar_nroutes = sizeof calendar_routes / sizeof calendar_routes[0];

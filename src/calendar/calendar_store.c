@@ -22,6 +22,7 @@ struct calendar_holder {
 	struct calendar cal;
 	int64_t loaded_us; /* time_mono_us of the last load; 0 = never loaded */
 	int64_t failed_us; /* time_mono_us of the last failed load; 0 = none */
+	int64_t (*clock)(void);
 };
 
 /* creating an app's holder races only with itself */
@@ -38,6 +39,7 @@ static struct calendar_holder *holder(struct app *app)
 		pthread_mutex_init(&h->mu, NULL);
 		pthread_mutex_init(&h->load_mu, NULL);
 		calendar_init_default(&h->cal);
+		h->clock = time_mono_us;
 		app->calendar = h;
 	}
 	pthread_mutex_unlock(&holders_mu);
@@ -63,8 +65,8 @@ static struct calendar *calendar_new(void)
 static int build_tx(struct store_tx *tx, struct calendar *cal, struct err *e)
 {
 	struct store_q *q;
-	int rc = store_query(tx, "SELECT day, kind, name_vi, name_en, announced FROM calendar_days ORDER BY day", NOARGS,
-			     &q, e);
+	int rc = store_query(tx, "SELECT day, kind, name_vi, name_en, announced FROM calendar_days ORDER BY day",
+			     NOARGS, &q, e);
 	struct buf doc = BUF_INIT;
 	struct jw w;
 	jw_init(&w, &doc);
@@ -118,8 +120,8 @@ static int build_tx(struct store_tx *tx, struct calendar *cal, struct err *e)
 		if (rc < 0) {
 			const char *what = sub.nfields ? sub.fields[0].name : "";
 			rc = err_set(e, rc == ERR_TOO_LARGE ? ERR_TOO_LARGE : ERR_INTERNAL,
-				     "the calendar_days rows do not make a valid calendar: %s%s%s", what, *what ? ": " : "",
-				     sub.nfields ? sub.fields[0].msg : sub.msg);
+				     "the calendar_days rows do not make a valid calendar: %s%s%s", what,
+				     *what ? ": " : "", sub.nfields ? sub.fields[0].msg : sub.msg);
 		}
 	}
 	buf_free(&doc);
@@ -139,10 +141,10 @@ static int load_locked(struct app *app, struct calendar_holder *h, struct err *e
 	pthread_mutex_lock(&h->mu);
 	if (rc == 0) {
 		memcpy(&h->cal, tmp, sizeof *tmp);
-		h->loaded_us = time_mono_us();
+		h->loaded_us = h->clock();
 		h->failed_us = 0;
 	} else {
-		h->failed_us = time_mono_us();
+		h->failed_us = h->clock();
 	}
 	pthread_mutex_unlock(&h->mu);
 	free(tmp);
@@ -170,24 +172,34 @@ static bool needs_load(struct calendar_holder *h, int64_t now)
 void calendar_current(struct app *app, struct calendar *out)
 {
 	struct calendar_holder *h = holder(app);
-	if (needs_load(h, time_mono_us())) {
+	if (needs_load(h, h->clock())) {
 		/* the first load is waited for; later ones are done by one thread while the others use the last */
 		pthread_mutex_lock(&h->mu);
 		bool never = h->loaded_us == 0;
 		pthread_mutex_unlock(&h->mu);
 		bool got = never ? pthread_mutex_lock(&h->load_mu) == 0 : pthread_mutex_trylock(&h->load_mu) == 0;
 		if (got) {
-			if (needs_load(h, time_mono_us())) {
+			if (needs_load(h, h->clock())) {
 				struct err e;
 				err_clear(&e);
 				if (load_locked(app, h, &e) < 0)
-					log_warn("calendar: cannot load the holidays, using the last calendar: %s", e.msg);
+					log_warn("calendar: cannot load the holidays, using the last calendar: %s",
+						 e.msg);
 			}
 			pthread_mutex_unlock(&h->load_mu);
 		}
 	}
 	pthread_mutex_lock(&h->mu);
 	memcpy(out, &h->cal, sizeof *out);
+	pthread_mutex_unlock(&h->mu);
+}
+
+void calendar_store_set_clock(struct app *app, int64_t (*mono_us)(void))
+{
+	struct calendar_holder *h = holder(app);
+	pthread_mutex_lock(&h->mu);
+	h->clock = mono_us ? mono_us : time_mono_us;
+	h->loaded_us = h->failed_us = 0; /* ages on the old clock mean nothing: load again on next use */
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -265,12 +277,13 @@ static int demo_fn(struct store_tx *tx, void *arg, struct err *e)
 	int rc = 0;
 	for (int i = 0; i < d->n && rc >= 0; i++) {
 		const struct calendar_day *x = &d->days[i];
-		rc = store_exec(tx,
-				"INSERT INTO calendar_days (day, kind, name_vi, name_en, announced) VALUES ($1, $2, $3, $4, "
-				"$5) ON CONFLICT (day) DO NOTHING",
-				ARGS(SA_INT(x->day), SA_TEXT(calendar_kind_name(x->kind)), SA_TEXT(x->name_vi),
-				     SA_TEXT(x->name_en), SA_BOOL(x->announced)),
-				e);
+		rc = store_exec(
+		    tx,
+		    "INSERT INTO calendar_days (day, kind, name_vi, name_en, announced) VALUES ($1, $2, $3, $4, "
+		    "$5) ON CONFLICT (day) DO NOTHING",
+		    ARGS(SA_INT(x->day), SA_TEXT(calendar_kind_name(x->kind)), SA_TEXT(x->name_vi), SA_TEXT(x->name_en),
+			 SA_BOOL(x->announced)),
+		    e);
 		if (rc == 1) {
 			char date[16];
 			date_fmt(x->day, date, sizeof date);
@@ -359,12 +372,13 @@ static int add_fn(struct store_tx *tx, void *arg, struct err *e)
 		return rc;
 	if (rc == 1)
 		return err_set(e, ERR_CONFLICT, "%s is already marked (%s); delete that mark first", x->date, kind);
-	rc = store_exec(tx,
-			"INSERT INTO calendar_days (day, kind, name_vi, name_en, announced) VALUES ($1, $2, $3, $4, $5) "
-			"ON CONFLICT (day) DO NOTHING",
-			ARGS(SA_INT(d->day), SA_TEXT(calendar_kind_name(d->kind)), SA_TEXT(d->name_vi),
-			     SA_TEXT(d->name_en), SA_BOOL(d->announced)),
-			e);
+	rc =
+	    store_exec(tx,
+		       "INSERT INTO calendar_days (day, kind, name_vi, name_en, announced) VALUES ($1, $2, $3, $4, $5) "
+		       "ON CONFLICT (day) DO NOTHING",
+		       ARGS(SA_INT(d->day), SA_TEXT(calendar_kind_name(d->kind)), SA_TEXT(d->name_vi),
+			    SA_TEXT(d->name_en), SA_BOOL(d->announced)),
+		       e);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
@@ -379,8 +393,8 @@ static int add_fn(struct store_tx *tx, void *arg, struct err *e)
 			    day_doc(x->c->a, d), e);
 }
 
-int calendar_day_add(const struct ctx *c, const char *date, const char *kind, const char *name_vi,
-		     const char *name_en, bool announced, struct calendar_day *out, struct err *e)
+int calendar_day_add(const struct ctx *c, const char *date, const char *kind, const char *name_vi, const char *name_en,
+		     bool announced, struct calendar_day *out, struct err *e)
 {
 	int rc = require_admin(c, e);
 	if (rc < 0)

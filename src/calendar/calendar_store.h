@@ -38,6 +38,10 @@ void calendar_current(struct app *app, struct calendar *out);
 int calendar_load_demo(const struct ctx *c, struct err *e);
 /* Frees what calendar_store_load allocated in the app. */
 void calendar_store_release(struct app *app);
+/* For tests: the monotonic clock (microseconds) the reload age is measured
+ * with; NULL restores time_mono_us. The calendar is loaded again on its next
+ * use. Set it before threads share the app. */
+void calendar_store_set_clock(struct app *app, int64_t (*mono_us)(void));
 
 /* One row of calendar_days. */
 struct calendar_day {

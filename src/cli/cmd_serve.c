@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,7 @@ int cmd_serve(struct cli *cl)
 		{calendar_routes, calendar_nroutes},
 		{dossier_routes, dossier_nroutes},
 		{payment_routes, payment_nroutes},
+		{rating_routes, rating_nroutes},
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
@@ -125,11 +127,10 @@ int cmd_serve(struct cli *cl)
 	}
 	const char *scheme = ho.tls_cert_pem ? "https" : "http";
 	if (!cl->cfg.public_url[0]) {
-		/* links printed on receipts and given to the payment gateway need a real
-		 * port; the old "" is not freed: a request may be reading it right now */
+		/* links printed on receipts and given to the payment gateway need the real port */
 		struct buf u = BUF_INIT;
 		buf_printf(&u, "%s://%s:%d", scheme, host, http_port(srv));
-		cl->cfg.public_url = strdup(u.ptr);
+		atomic_store(&cl->app.bound_url, strdup(u.ptr));
 		buf_free(&u);
 	}
 	log_info("serving %s://%s:%d with %s", scheme, host, http_port(srv),

@@ -851,7 +851,8 @@ static int submit_fn(struct store_tx *tx, void *arg, struct err *e)
 		     SA_TEXT(fold.ptr), SA_TEXT(idn), SA_TEXT(phone), SA_TEXT(email), SA_TEXT(in->applicant_address),
 		     SA_TEXT(form ? form : "{}"), SA_INT(now), s->intake ? SA_INT(now) : SA_NULL,
 		     due ? SA_INT(due) : SA_NULL, step_start ? SA_INT(step_start) : SA_NULL,
-		     step_due ? SA_INT(step_due) : SA_NULL, SA_INT(procedure_fee_total(p)), SA_INT(c->who->user_id)),
+		     step_due ? SA_INT(step_due) : SA_NULL, SA_INT(p->nfees == 1 ? p->fees[0].amount : 0),
+		     SA_INT(c->who->user_id)),
 		e);
 	buf_free(&fold);
 	free(form);
@@ -867,31 +868,18 @@ static int submit_fn(struct store_tx *tx, void *arg, struct err *e)
 			     ARGS(SA_INT(c->who->user_id), SA_TEXT(in->idempotency_key), SA_TEXT(code), SA_INT(now)),
 			     e)) < 0)
 		return rc;
-	int64_t step_id = 0;
-	{
-		/* the first history line says how the dossier came in */
-		const struct principal *who = c->who;
-		const char *title = s->intake ? "Tiếp nhận hồ sơ trực tiếp tại Bộ phận Một cửa" : "Nộp hồ sơ trực tuyến";
-		const char *title_en = s->intake ? "Received at the one-stop desk" : "Submitted online";
-		if (s->intake && strcmp(in->channel, "postal") == 0) {
-			title = "Tiếp nhận hồ sơ qua dịch vụ bưu chính";
-			title_en = "Received by post";
-		}
-		rc = store_exec(tx,
-				"INSERT INTO dossier_steps (dossier_code, action, title, title_en, actor_user_id, "
-				"actor_name, actor_title, agency_code, at, status_to, step_started_at, step_due_at) "
-				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-				ARGS(SA_TEXT(code), SA_TEXT(s->intake ? "receive" : "submit"), SA_TEXT(title),
-				     SA_TEXT(title_en), SA_INT(who->user_id), SA_TEXT(who->full_name ? who->full_name : name),
-				     SA_TEXT(who->title), SA_TEXT(who->agency_code), SA_INT(now), SA_INT(status),
-				     step_start ? SA_INT(step_start) : SA_NULL, step_due ? SA_INT(step_due) : SA_NULL),
-				e);
-		if (rc >= 0)
-			rc = store_get_int(tx, "SELECT max(id) FROM dossier_steps WHERE dossier_code = $1",
-					   ARGS(SA_TEXT(code)), &step_id, e);
-		if (rc < 0)
-			return rc;
+	/* the first history line says how the dossier came in */
+	struct step_rec sr = {"submit", "Nộp hồ sơ trực tuyến", "Submitted online", 0, status, NULL, NULL, step_start,
+			      step_due};
+	if (s->intake) {
+		bool post = strcmp(in->channel, "postal") == 0;
+		sr.action = "receive";
+		sr.title = post ? "Tiếp nhận hồ sơ qua dịch vụ bưu chính" : "Tiếp nhận hồ sơ trực tiếp tại Bộ phận Một cửa";
+		sr.title_en = post ? "Received by post" : "Received at the one-stop desk";
 	}
+	int64_t step_id = 0;
+	if ((rc = record_step(tx, c, code, &sr, now, &step_id, e)) < 0)
+		return rc;
 	rc = dossier_get_tx(tx, c->a, code, s->out, e);
 	if (rc < 0)
 		return rc;
@@ -1081,7 +1069,8 @@ static int save(struct store_tx *tx, const struct dossier *d, int old_version, b
 		tx,
 		"UPDATE dossiers SET current_agency = $2, status = $3, outcome = $4, step = $5, received_at = $6, "
 		"due_at = $7, step_started_at = $8, step_due_at = $9, paused_at = $10, paused_remaining_us = $11, "
-		"resume_status = $12, resolved_at = $13, returned_at = $14, fee_paid = $15, version = version + 1, "
+		"resume_status = $12, resolved_at = $13, returned_at = $14, fee_paid = $15, fee_total = $19, "
+		"version = version + 1, "
 		"updated_at = $16, due_soon_notified = CASE WHEN $17 = 1 THEN 0 ELSE due_soon_notified END, "
 		"overdue_notified = CASE WHEN $17 = 1 THEN 0 ELSE overdue_notified END WHERE code = $1 AND version = $18",
 		ARGS(SA_TEXT(d->code), SA_TEXT(d->current_agency), SA_INT(d->status), SA_TEXT(d->outcome), SA_INT(d->step),
@@ -1091,7 +1080,8 @@ static int save(struct store_tx *tx, const struct dossier *d, int old_version, b
 		     d->paused_at ? SA_INT(d->paused_remaining_us) : SA_NULL,
 		     d->resume_status ? SA_INT(d->resume_status) : SA_NULL,
 		     d->resolved_at ? SA_INT(d->resolved_at) : SA_NULL, d->returned_at ? SA_INT(d->returned_at) : SA_NULL,
-		     SA_INT(d->fee_paid), SA_INT(now), SA_INT(reset_notified ? 1 : 0), SA_INT(old_version)),
+		     SA_INT(d->fee_paid), SA_INT(now), SA_INT(reset_notified ? 1 : 0), SA_INT(old_version),
+		     SA_INT(d->fee_total)),
 		e);
 	if (rc < 0)
 		return rc;
@@ -1239,13 +1229,23 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 			return invalid(e, a, d, "payment is asked while processing");
 		if (!in_step && procedure_fee_total(p) == 0)
 			return invalid(e, a, d, "this procedure has no fees and the step does not ask for payment");
-		amount = act->amount ? act->amount : procedure_fee_total(p) - d->fee_paid;
+		/* the fee lines of a procedure are often alternative cases: only a single line is a default */
+		amount = act->amount;
+		if (!amount && p->nfees == 1)
+			amount = p->fees[0].amount - d->fee_paid;
+		if (!act->amount && p->nfees > 1) {
+			err_field(e, "amount", "is required: this procedure has %d fee cases; give the amount of this case",
+				  p->nfees);
+			return err_fields_done(e);
+		}
 		if (amount <= 0 || amount > 100000000000LL) {
-			err_field(e, "amount", "must be a positive amount in VND (nothing is left to pay by the fees)");
+			err_field(e, "amount", "must be a positive amount in VND");
 			return err_fields_done(e);
 		}
 		d->resume_status = from;
 		d->status = DS_PAYMENT_REQUESTED;
+		if (d->fee_total < d->fee_paid + amount)
+			d->fee_total = d->fee_paid + amount;
 		pause_clock(x->cal, d, now, e);
 		{
 			int64_t pid;
@@ -1411,6 +1411,126 @@ int dossier_act(const struct ctx *c, const char *code, const struct dossier_acti
 		return rc;
 	}
 	deadline_state(c->app, out, x.cal);
+	return 0;
+}
+
+/* ---- for pages: what a form or a person may do, without changing anything ---- */
+
+struct form_check_ctx {
+	const struct ctx *c;
+	const char *procedure_code;
+	json_t *form;
+};
+
+static int form_check_fn(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct form_check_ctx *k = arg;
+	struct procedure p;
+	int rc = procedure_get_tx(tx, k->c->a, k->procedure_code, &p, e);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || !p.active)
+		return err_set(e, ERR_NOT_FOUND, "no procedure has the code '%s'", k->procedure_code);
+	validate_form(tx, k->c, &p, k->form, e);
+	return err_fields_done(e);
+}
+
+int dossier_form_check(const struct ctx *c, const char *procedure_code, json_t *form, struct err *e)
+{
+	if (!procedure_code)
+		return err_set(e, ERR_NOT_FOUND, "no procedure given");
+	struct form_check_ctx k = {c, procedure_code, form};
+	return store_read(c->app->db, form_check_fn, &k, e);
+}
+
+struct allowed_ctx {
+	const struct ctx *c;
+	const struct dossier *d;
+	struct procedure p;
+	char *cur_path;
+};
+
+static int allowed_fn(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct allowed_ctx *k = arg;
+	int rc = procedure_get_tx(tx, k->c->a, k->d->procedure_code, &k->p, e);
+	if (rc <= 0)
+		return rc < 0 ? rc : err_set(e, ERR_NOT_FOUND, "procedure %s is missing", k->d->procedure_code);
+	struct agency_row cur;
+	rc = agency_row_tx(tx, k->c->a, k->d->current_agency, &cur, e);
+	if (rc < 0)
+		return rc;
+	k->cur_path = rc == 1 ? cur.path : NULL;
+	return 0;
+}
+
+/* The same tests as act_fn, in the same order: keep the two in step. */
+int dossier_actions_allowed(const struct ctx *c, const struct dossier *d, unsigned *mask, struct err *e)
+{
+	*mask = 0;
+	const struct principal *who = c->who;
+	if (!who)
+		return 0;
+	struct allowed_ctx k = {c, d, {0}, NULL};
+	int rc = store_read(c->app->db, allowed_fn, &k, e);
+	if (rc < 0)
+		return rc;
+	const struct procedure *p = &k.p;
+	bool applicant = who->role == ROLE_CITIZEN && d->applicant_user_id == who->user_id;
+	bool staff = (who->role == ROLE_OFFICIAL || who->role == ROLE_LEADER) && k.cur_path &&
+		     identity_in_scope(who, k.cur_path);
+	const struct proc_step *st = d->step >= 0 && d->step < p->nsteps ? &p->steps[d->step] : NULL;
+	bool has_approve = false;
+	for (int i = 0; i < p->nsteps; i++)
+		if (p->steps[i].actions & (1u << PA_APPROVE))
+			has_approve = true;
+	const int from = d->status;
+	const bool working = from == DS_RECEIVED || from == DS_PROCESSING;
+	for (int i = 0; i < PA_COUNT; i++) {
+		enum proc_action a = (enum proc_action)i;
+		bool in_step = st && (st->actions & (1u << a));
+		bool applicant_action = a == PA_SUPPLEMENT || a == PA_WITHDRAW;
+		if (applicant_action ? !applicant : !staff)
+			continue;
+		bool step_gated = a == PA_RECEIVE || a == PA_REFUSE || a == PA_FORWARD || a == PA_APPROVE ||
+				  a == PA_REJECT || a == PA_ISSUE_RESULT || a == PA_RETURN_RESULT ||
+				  (a == PA_REQUEST_SUPPLEMENT && from == DS_SUBMITTED);
+		if (step_gated && !in_step)
+			continue;
+		if ((a == PA_APPROVE || a == PA_REJECT) && who->role != ROLE_LEADER)
+			continue;
+		if (st && st->role == ROLE_LEADER && step_gated && who->role != ROLE_LEADER)
+			continue;
+		bool ok = false;
+		switch (a) {
+		case PA_RECEIVE:
+		case PA_REFUSE: ok = from == DS_SUBMITTED; break;
+		case PA_REQUEST_SUPPLEMENT: ok = from == DS_SUBMITTED || working; break;
+		case PA_SUPPLEMENT: ok = from == DS_SUPPLEMENT_REQUESTED; break;
+		case PA_FORWARD: ok = working && d->step + 1 < p->nsteps; break;
+		case PA_REQUEST_PAYMENT:
+			ok = working && (in_step || procedure_fee_total(p) > 0);
+			break;
+		case PA_APPROVE:
+		case PA_REJECT:
+		case PA_EXTEND: ok = working; break;
+		case PA_ISSUE_RESULT:
+			ok = working && (!has_approve || (d->outcome && strcmp(d->outcome, "approved") == 0));
+			break;
+		case PA_RETURN_RESULT: ok = from == DS_RESOLVED; break;
+		case PA_WITHDRAW:
+			ok = from == DS_SUBMITTED || working || from == DS_SUPPLEMENT_REQUESTED ||
+			     from == DS_PAYMENT_REQUESTED;
+			break;
+		case PA_STOP:
+			ok = from == DS_WITHDRAWAL_REQUESTED || working || from == DS_SUPPLEMENT_REQUESTED ||
+			     from == DS_PAYMENT_REQUESTED;
+			break;
+		default: break;
+		}
+		if (ok)
+			*mask |= 1u << a;
+	}
 	return 0;
 }
 

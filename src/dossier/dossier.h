@@ -130,6 +130,17 @@ struct dossier_action {
 int dossier_act(const struct ctx *c, const char *code, const struct dossier_action *act, struct dossier *out,
 		struct err *e);
 
+/* For pages. Checks a form against the procedure's fields exactly as
+ * dossier_submit does (ERR_INVALID naming "form.<field>" for each problem,
+ * required ones included; ERR_NOT_FOUND for an unknown procedure) and changes
+ * nothing: a step-by-step form checks each page's answers with it. */
+int dossier_form_check(const struct ctx *c, const char *procedure_code, json_t *form, struct err *e);
+/* The actions c->who may take on d (as dossier_get returned it) right now, as
+ * a bitmask of 1u << enum proc_action, by the tests dossier_act applies (role,
+ * scope of the current agency, workflow step, status): what a page offers.
+ * dossier_act still decides. */
+int dossier_actions_allowed(const struct ctx *c, const struct dossier *d, unsigned *mask, struct err *e);
+
 int dossier_history(const struct ctx *c, const char *code, struct dossier_step **out, int *n, struct err *e);
 int dossier_files(const struct ctx *c, const char *code, struct dossier_file **out, int *n, struct err *e);
 /* Checks access and returns the file's row and its path on disk (in c->a). */

@@ -153,6 +153,27 @@ const char *req_cookie(struct req *r, const char *name)
 	return MHD_lookup_connection_value(((struct conn_ctx *)r->conn)->c, MHD_COOKIE_KIND, name);
 }
 
+struct query_each {
+	void (*fn)(void *cls, const char *key, const char *value);
+	void *cls;
+	int n;
+};
+
+static enum MHD_Result query_each_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_each *q = cls;
+	q->fn(q->cls, key, value);
+	q->n++;
+	return MHD_YES;
+}
+
+int req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value), void *cls)
+{
+	struct query_each q = {fn, cls, 0};
+	MHD_get_connection_values(((struct conn_ctx *)r->conn)->c, MHD_GET_ARGUMENT_KIND, query_each_cb, &q);
+	return q.n;
+}
+
 bool req_is_safe_method(const struct req *r)
 {
 	return strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
@@ -608,7 +629,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			res_header(r, "Allow", allow.ptr);
 		}
 		buf_free(&allow);
-		x->limit = r->route && (r->route->flags & ROUTE_UPLOAD) ? s->opt.max_upload : s->opt.max_body;
+		x->limit = r->route && (r->route->flags & (ROUTE_UPLOAD | ROUTE_RAW_LARGE)) ? s->opt.max_upload
+											  : s->opt.max_body;
 		if (r->route && (r->route->flags & ROUTE_UPLOAD)) {
 			const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
 			if (ct && (strncasecmp(ct, "multipart/form-data", 19) == 0 ||
@@ -620,6 +642,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > x->limit)
 			x->too_large = true;
+		else if (cl && !x->pp && strtoull(cl, NULL, 10) > 0 && strtoull(cl, NULL, 10) <= (16u << 20))
+			buf_grow(&r->body, (size_t)strtoull(cl, NULL, 10)); /* one allocation, no regrowth */
 		return MHD_YES;
 	}
 	struct req *r = &x->r;
@@ -654,7 +678,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		res_error(r);
 		return queue_response(x);
 	}
-	if (x->too_large) {
+	if (x->too_large && r->route && (r->route->flags & ROUTE_RAW_LARGE)) {
+		r->body_too_large = true;
+	} else if (x->too_large) {
 		err_set(&r->err, ERR_TOO_LARGE, "request body larger than %zu bytes", x->limit);
 		res_error(r);
 		return queue_response(x);
@@ -700,7 +726,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		res_error(r);
 		return queue_response(x);
 	}
-	if (req_is_safe_method(r)) {
+	if (req_is_safe_method(r) && !(r->route->flags & ROUTE_BLOCKING)) {
 		run_handler(x);
 		return queue_response(x);
 	}

@@ -27,6 +27,10 @@ enum route_flags {
 	ROUTE_PUBLIC_CACHE = 1, /* response may be cached (static files); default is no-store */
 	ROUTE_NO_LOG = 2,	/* no access log line (health probes) */
 	ROUTE_UPLOAD = 4,	/* body limit is max_upload instead of max_body */
+	ROUTE_BLOCKING = 8,	/* runs on a worker thread whatever the method (handlers that wait on the network) */
+	ROUTE_RAW_LARGE = 16,	/* body limit is max_upload, body kept raw in r->body (never form-parsed);
+				   an oversized body is discarded and the handler runs with r->body_too_large
+				   set, to refuse it in its own terms */
 };
 
 struct route {
@@ -88,6 +92,7 @@ struct req {
 	int nparts;	  /* ROUTE_UPLOAD: the parsed body */
 	struct http_part *parts;
 	bool form_body;	  /* the body was multipart or urlencoded and is in parts */
+	bool body_too_large; /* ROUTE_RAW_LARGE: the body exceeded the limit and was discarded */
 };
 
 struct http_options {
@@ -120,6 +125,9 @@ const char *req_param(struct req *r, const char *name);	 /* path parameter, or N
 const char *req_query(struct req *r, const char *name);	 /* query parameter (UTF-8 checked), or NULL */
 const char *req_header(struct req *r, const char *name); /* or NULL */
 const char *req_cookie(struct req *r, const char *name); /* or NULL */
+/* Calls fn for each query parameter in the order sent (value NULL for "?flag");
+ * returns how many there were. */
+int req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value), void *cls);
 /* Parses the body as JSON (Content-Type must be application/json: 415). */
 int req_json(struct req *r, json_t **out);
 /* ?page=&per_page= with defaults 1 and 50, per_page at most 200; 422 naming the bad one. */

@@ -22,11 +22,11 @@ enum {
 #define MAX_AMOUNT 1000000000000LL /* 10^12 VND */
 
 static const char *const action_names[PA_COUNT] = {
-	"receive", "refuse",	   "request_supplement", "supplement", "forward", "request_payment", "approve",
-	"reject",  "issue_result", "return_result",	 "withdraw",   "stop",	  "extend",
+    "receive", "refuse",       "request_supplement", "supplement", "forward", "request_payment", "approve",
+    "reject",  "issue_result", "return_result",	     "withdraw",   "stop",    "extend",
 };
 static const char *const online_names[] = {"full", "partial", "none"};
-static const char *const field_type_names[] = {"text",	 "number", "date",    "select", "cccd",
+static const char *const field_type_names[] = {"text",	   "number", "date",	"select", "cccd",
 					       "tax_code", "phone",  "address", "email"};
 static const char *const doc_type_names[] = {"pdf", "jpg", "png"};
 static const unsigned doc_type_bits[] = {PROC_T_PDF, PROC_T_JPG, PROC_T_PNG};
@@ -281,7 +281,8 @@ static void parse_levels(struct pv *v, json_t *doc, struct procedure *p)
 			char *cfg[APP_MAX_LEVELS];
 			for (int k = 0; k < v->app->nlevels; k++)
 				cfg[k] = (char *)v->app->levels[k];
-			bad(v, path, "must be one of the configured levels: %s", levels_list(v->a, cfg, v->app->nlevels));
+			bad(v, path, "must be one of the configured levels: %s",
+			    levels_list(v->a, cfg, v->app->nlevels));
 			continue;
 		}
 		out[i] = arena_strdup(v->a, s);
@@ -346,9 +347,8 @@ static void parse_fees(struct pv *v, json_t *doc, struct procedure *p)
 	}
 }
 
-
 static const char *const document_keys[] = {"name",  "name_en", "required",	"copies",
-					    "types", "max_mb",  "ecopy_source", NULL};
+					    "types", "max_mb",	"ecopy_source", NULL};
 
 static void parse_documents(struct pv *v, json_t *doc, struct procedure *p)
 {
@@ -379,8 +379,9 @@ static void parse_documents(struct pv *v, json_t *doc, struct procedure *p)
 			join(tb, base, "types");
 			at(path, tb, k);
 			json_t *t = json_array_get(types, k);
-			int ti = json_is_string(t) ? name_index(doc_type_names, NELEM(doc_type_names), json_string_value(t))
-						   : -1;
+			int ti = json_is_string(t)
+				     ? name_index(doc_type_names, NELEM(doc_type_names), json_string_value(t))
+				     : -1;
 			if (ti < 0)
 				bad(v, path, "must be pdf, jpg or png");
 			else if (d->types & doc_type_bits[ti])
@@ -432,10 +433,12 @@ static void parse_form_fields(struct pv *v, json_t *doc, struct procedure *p)
 		int type = -1;
 		json_t *t = member(v, o, base, "type", true, path);
 		if (t) {
-			type = json_is_string(t) ? name_index(field_type_names, NELEM(field_type_names), json_string_value(t))
-						 : -1;
+			type = json_is_string(t)
+				   ? name_index(field_type_names, NELEM(field_type_names), json_string_value(t))
+				   : -1;
 			if (type < 0)
-				bad(v, path, "must be one of text, number, date, select, cccd, tax_code, phone, address, email");
+				bad(v, path,
+				    "must be one of text, number, date, select, cccd, tax_code, phone, address, email");
 			else
 				f->type = (enum proc_field_type)type;
 		}
@@ -538,7 +541,8 @@ static void parse_workflow(struct pv *v, json_t *doc, struct procedure *p)
 			json_t *a = json_array_get(acts, k);
 			int ai = json_is_string(a) ? proc_action_parse(json_string_value(a)) : -1;
 			if (ai < 0)
-				bad(v, path, "is not an action (receive, refuse, request_supplement, forward, approve, ...)");
+				bad(v, path,
+				    "is not an action (receive, refuse, request_supplement, forward, approve, ...)");
 			else if (s->actions & (1u << ai))
 				bad(v, path, "repeats %s", action_names[ai]);
 			else
@@ -563,10 +567,13 @@ static void parse_workflow(struct pv *v, json_t *doc, struct procedure *p)
 		bad(v, "workflow", "no step allows approve");
 }
 
-static const char *const top_keys[] = {
-	"code",	     "name",	   "name_en",	"field",	  "field_en",	"levels",     "handled_by",
-	"online",    "processing_days", "fees", "documents", "form_fields", "results", "workflow",
-	"legal_basis", "code_is_sample", "note", "note_en", "created_at", "updated_at", NULL};
+static const char *const top_keys[] = {"code",		 "name",       "name_en",
+				       "field",		 "field_en",   "levels",
+				       "handled_by",	 "online",     "processing_days",
+				       "fees",		 "documents",  "form_fields",
+				       "results",	 "workflow",   "legal_basis",
+				       "code_is_sample", "note",       "note_en",
+				       "created_at",	 "updated_at", NULL};
 
 /* Checks every rule that needs no database; *dept is the handled_by
  * department's code, to be checked against the agencies by the caller. */
@@ -629,14 +636,12 @@ static char *canonical(json_t *doc, struct arena *a)
 }
 
 /* The handled_by department must be an agency at one of the procedure's levels. */
-static int check_dept_tx(struct store_tx *tx, struct pv *v, const struct procedure *p, const char *dept,
-			 struct err *e)
+static int check_dept_tx(struct store_tx *tx, struct pv *v, const struct procedure *p, const char *dept, struct err *e)
 {
 	if (!dept)
 		return 0;
 	char *level = NULL;
-	int rc = store_get_text(tx, "SELECT level FROM agencies WHERE code = $1", ARGS(SA_TEXT(dept)), v->a, &level,
-				e);
+	int rc = store_get_text(tx, "SELECT level FROM agencies WHERE code = $1", ARGS(SA_TEXT(dept)), v->a, &level, e);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
@@ -689,7 +694,8 @@ static int parse_stored(struct arena *a, const char *code, const char *text, str
 	parse_doc(&v, doc, p, &dept);
 	json_decref(doc);
 	if (v.nbad)
-		return err_set(e, ERR_INTERNAL, "stored procedure %s: %s: %s", code, sub.fields[0].name, sub.fields[0].msg);
+		return err_set(e, ERR_INTERNAL, "stored procedure %s: %s: %s", code, sub.fields[0].name,
+			       sub.fields[0].msg);
 	p->doc = arena_strdup(a, text);
 	return 0;
 }
@@ -789,13 +795,13 @@ static void row_args(struct arena *a, const struct procedure *p, int64_t now, st
 }
 
 static const char insert_sql[] =
-	"INSERT INTO procedures (code, name, name_en, name_fold, field, field_en, levels, handled_by, online, "
-	"processing_days, doc, active, created_at, updated_at, fee_min, fee_max, sample) VALUES ($1, $2, $3, $4, $5, "
-	"$6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14, $15) ON CONFLICT (code) DO NOTHING";
+    "INSERT INTO procedures (code, name, name_en, name_fold, field, field_en, levels, handled_by, online, "
+    "processing_days, doc, active, created_at, updated_at, fee_min, fee_max, sample) VALUES ($1, $2, $3, $4, $5, "
+    "$6, $7, $8, $9, $10, $11, 1, $12, $12, $13, $14, $15) ON CONFLICT (code) DO NOTHING";
 static const char update_sql[] =
-	"UPDATE procedures SET name = $2, name_en = $3, name_fold = $4, field = $5, field_en = $6, levels = $7, "
-	"handled_by = $8, online = $9, processing_days = $10, doc = $11, active = 1, updated_at = $12, fee_min = $13, "
-	"fee_max = $14, sample = $15 WHERE code = $1";
+    "UPDATE procedures SET name = $2, name_en = $3, name_fold = $4, field = $5, field_en = $6, levels = $7, "
+    "handled_by = $8, online = $9, processing_days = $10, doc = $11, active = 1, updated_at = $12, fee_min = $13, "
+    "fee_max = $14, sample = $15 WHERE code = $1";
 
 static int insert_tx(struct store_tx *tx, struct arena *a, struct procedure *p, int64_t now, struct err *e)
 {
@@ -876,8 +882,8 @@ static int create_fn(struct store_tx *tx, void *arg, struct err *e)
 		return err_fields_done(e);
 	if ((rc = insert_tx(tx, w->c->a, w->p, time_now_us(), e)) < 0)
 		return rc;
-	return audit_append(tx, w->c, "procedure.create", arena_printf(w->c->a, "procedure:%s", w->p->code),
-			    w->p->doc, e);
+	return audit_append(tx, w->c, "procedure.create", arena_printf(w->c->a, "procedure:%s", w->p->code), w->p->doc,
+			    e);
 }
 
 static int update_fn(struct store_tx *tx, void *arg, struct err *e)
@@ -1015,8 +1021,12 @@ int procedure_import(const struct ctx *c, json_t *list, struct err *e)
 	size_t n = json_array_size(list);
 	if (n > MAX_IMPORT)
 		return err_set(e, ERR_TOO_LARGE, "at most %d procedures can be imported at once", MAX_IMPORT);
-	struct import_ctx m = {c, arena_alloc(c->a, sizeof *m.ps * (n ? n : 1)),
-			       arena_alloc(c->a, sizeof *m.depts * (n ? n : 1)), (int)n, 0, 0};
+	struct import_ctx m = {c,
+			       arena_alloc(c->a, sizeof *m.ps * (n ? n : 1)),
+			       arena_alloc(c->a, sizeof *m.depts * (n ? n : 1)),
+			       (int)n,
+			       0,
+			       0};
 	int nbad = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct pv v = {c->app, c->a, e, arena_printf(c->a, "[%zu].", i), 0};
@@ -1083,7 +1093,7 @@ int procedure_export(const struct ctx *c, struct buf *out, struct err *e)
 /* ---- lists ---- */
 
 #define LIST_COLS                                                                                                      \
-	"code, name, name_en, field, field_en, levels, handled_by, online, processing_days, active, created_at, "       \
+	"code, name, name_en, field, field_en, levels, handled_by, online, processing_days, active, created_at, "      \
 	"updated_at, fee_min, fee_max, sample"
 
 static void split_levels(struct arena *a, const char *col, struct procedure *p)
@@ -1134,10 +1144,10 @@ enum { Q_WORDS = 6 };
  * remaining words as a phrase), or q is the start of the code. */
 #define LIST_WHERE                                                                                                     \
 	" WHERE active = 1 AND (CAST($1 AS TEXT) IS NULL OR field = $1 OR field_en = $1)"                              \
-	" AND (CAST($2 AS TEXT) IS NULL OR levels LIKE $2) AND (CAST($3 AS TEXT) IS NULL OR online = $3)"            \
-	" AND (((CAST($4 AS TEXT) IS NULL OR name_fold LIKE $4) AND (CAST($5 AS TEXT) IS NULL OR name_fold LIKE $5)"  \
-	" AND (CAST($6 AS TEXT) IS NULL OR name_fold LIKE $6) AND (CAST($7 AS TEXT) IS NULL OR name_fold LIKE $7)"    \
-	" AND (CAST($8 AS TEXT) IS NULL OR name_fold LIKE $8) AND (CAST($9 AS TEXT) IS NULL OR name_fold LIKE $9))"   \
+	" AND (CAST($2 AS TEXT) IS NULL OR levels LIKE $2) AND (CAST($3 AS TEXT) IS NULL OR online = $3)"              \
+	" AND (((CAST($4 AS TEXT) IS NULL OR name_fold LIKE $4) AND (CAST($5 AS TEXT) IS NULL OR name_fold LIKE $5)"   \
+	" AND (CAST($6 AS TEXT) IS NULL OR name_fold LIKE $6) AND (CAST($7 AS TEXT) IS NULL OR name_fold LIKE $7)"     \
+	" AND (CAST($8 AS TEXT) IS NULL OR name_fold LIKE $8) AND (CAST($9 AS TEXT) IS NULL OR name_fold LIKE $9))"    \
 	" OR (CAST($10 AS TEXT) IS NOT NULL AND code LIKE $10))"
 
 struct list_ctx {
@@ -1299,8 +1309,7 @@ static int cmp_fold_key(const void *a, const void *b)
 	return d ? d : strcmp(x->item.field, y->item.field);
 }
 
-int procedure_fields(const struct ctx *c, const char *level, struct procedure_field_count **out, int *n,
-		     struct err *e)
+int procedure_fields(const struct ctx *c, const char *level, struct procedure_field_count **out, int *n, struct err *e)
 {
 	*out = NULL;
 	*n = 0;

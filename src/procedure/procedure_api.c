@@ -99,10 +99,8 @@ static int h_update(struct req *r)
 
 /* /fields before /{code}: the router takes the first match */
 const struct route procedure_routes[] = {
-	{"GET", "/api/v1/procedures", h_list, 0},
-	{"POST", "/api/v1/procedures", h_create, 0},
-	{"GET", "/api/v1/procedures/fields", h_fields, 0},
-	{"GET", "/api/v1/procedures/{code}", h_get, 0},
-	{"PUT", "/api/v1/procedures/{code}", h_update, 0},
+    {"GET", "/api/v1/procedures", h_list, 0},	       {"POST", "/api/v1/procedures", h_create, 0},
+    {"GET", "/api/v1/procedures/fields", h_fields, 0}, {"GET", "/api/v1/procedures/{code}", h_get, 0},
+    {"PUT", "/api/v1/procedures/{code}", h_update, 0},
 };
 const size_t procedure_nroutes = sizeof procedure_routes / sizeof procedure_routes[0];

@@ -81,6 +81,8 @@ int main(int argc, char **argv)
 		{sim_own_routes, sizeof sim_own_routes / sizeof sim_own_routes[0]},
 		{sim_payment_routes, sim_payment_nroutes},
 		{sim_sms_routes, sim_sms_nroutes},
+		{sim_national_routes, sim_national_nroutes},
+		{sim_dvcqg_routes, sim_dvcqg_nroutes},
 	};
 	struct route routes[256];
 	size_t nroutes = 0;

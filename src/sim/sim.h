@@ -19,4 +19,12 @@ void sim_payment_setup(const struct sim_options *o);
 extern const struct route sim_sms_routes[];
 extern const size_t sim_sms_nroutes;
 
+/* national databases: population, business, land, insurance, judicial */
+extern const struct route sim_national_routes[];
+extern const size_t sim_national_nroutes;
+
+/* the National Public Service Portal's dossier sync API */
+extern const struct route sim_dvcqg_routes[];
+extern const size_t sim_dvcqg_nroutes;
+
 #endif

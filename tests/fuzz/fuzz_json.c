@@ -49,14 +49,10 @@ static void decode_all(json_t *root)
 	bool flag = false, name_present = false, num_present = false;
 	json_t *obj = NULL, *arr = NULL, *any = NULL;
 	const struct jfield fields[] = {
-		{"name", JF_STR, true, 300, &name, &name_present},
-		{"code", JF_STR, false, 13, &code, NULL},
-		{"text", JF_STR, false, 0, &longs, NULL},
-		{"n", JF_INT, false, 0, &num, &num_present},
-		{"flag", JF_BOOL, false, 0, &flag, NULL},
-		{"obj", JF_OBJ, false, 0, &obj, NULL},
-		{"items", JF_ARR, false, 3, &arr, NULL},
-		{"any", JF_ANY, false, 0, &any, NULL},
+	    {"name", JF_STR, true, 300, &name, &name_present}, {"code", JF_STR, false, 13, &code, NULL},
+	    {"text", JF_STR, false, 0, &longs, NULL},	       {"n", JF_INT, false, 0, &num, &num_present},
+	    {"flag", JF_BOOL, false, 0, &flag, NULL},	       {"obj", JF_OBJ, false, 0, &obj, NULL},
+	    {"items", JF_ARR, false, 3, &arr, NULL},	       {"any", JF_ANY, false, 0, &any, NULL},
 	};
 	int rc = json_decode(root, fields, sizeof fields / sizeof fields[0], &a, &e);
 	CHECK(rc == 0 || rc == ERR_INVALID);
@@ -77,8 +73,8 @@ static void decode_all(json_t *root)
 			int64_t depth = 0;
 			struct err e2 = {0};
 			const struct jfield sub[] = {
-				{"inner", JF_STR, false, 64, &inner, NULL},
-				{"depth", JF_INT, true, 0, &depth, NULL},
+			    {"inner", JF_STR, false, 64, &inner, NULL},
+			    {"depth", JF_INT, true, 0, &depth, NULL},
 			};
 			int rc2 = json_decode(obj, sub, 2, &a, &e2);
 			CHECK(rc2 == 0 || rc2 == ERR_INVALID);

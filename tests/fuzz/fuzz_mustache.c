@@ -32,11 +32,11 @@
 	} while (0)
 
 static const char default_ctx[] =
-	"{\"name\":\"H\xe1\xba\xa3i <D\xc6\xb0\xc6\xa1ng> & \\\"x\\\" 'y'\",\"n\":42,\"neg\":-7,\"r\":1.21,\"t\":true,"
-	"\"f\":false,\"nil\":null,\"s\":\"\",\"zero\":0,\"empty\":[],\"eo\":{},"
-	"\"list\":[{\"a\":1,\"b\":\"x\"},{\"a\":\"<b>\"},3,\"str\",[1,2],null],"
-	"\"obj\":{\"a\":{\"b\":\"c\",\"list\":[1,2,3]},\"name\":\"inner\"},"
-	"\"html\":\"<script>alert(1)</script>\",\"p\":\"partial-name\"}";
+    "{\"name\":\"H\xe1\xba\xa3i <D\xc6\xb0\xc6\xa1ng> & \\\"x\\\" 'y'\",\"n\":42,\"neg\":-7,\"r\":1.21,\"t\":true,"
+    "\"f\":false,\"nil\":null,\"s\":\"\",\"zero\":0,\"empty\":[],\"eo\":{},"
+    "\"list\":[{\"a\":1,\"b\":\"x\"},{\"a\":\"<b>\"},3,\"str\",[1,2],null],"
+    "\"obj\":{\"a\":{\"b\":\"c\",\"list\":[1,2,3]},\"name\":\"inner\"},"
+    "\"html\":\"<script>alert(1)</script>\",\"p\":\"partial-name\"}";
 
 static json_t *ctx_default;
 

@@ -83,7 +83,9 @@ static bool ref_agency_code(const char *s)
 		return false;
 	for (int i = 0; i < 13; i++) {
 		char c = s[i];
-		bool ok = (i == 3 || i == 6 || i == 9) ? c == '.' : i == 10 ? (c >= 'A' && c <= 'Z') : (c >= '0' && c <= '9');
+		bool ok = (i == 3 || i == 6 || i == 9) ? c == '.'
+			  : i == 10		       ? (c >= 'A' && c <= 'Z')
+						       : (c >= '0' && c <= '9');
 		if (!ok)
 			return false;
 	}

@@ -75,8 +75,14 @@ static int open_fx(void **state, const char *levels)
 	return 0;
 }
 
-static int setup(void **state) { return open_fx(state, NULL); }
-static int setup_two_levels(void **state) { return open_fx(state, "province,commune"); }
+static int setup(void **state)
+{
+	return open_fx(state, NULL);
+}
+static int setup_two_levels(void **state)
+{
+	return open_fx(state, "province,commune");
+}
 
 static int teardown(void **state)
 {
@@ -140,9 +146,11 @@ static void print_fields(const struct err *e)
 /* A copy of the demo procedure with that code. */
 static json_t *demo_doc(struct fx *f, const char *code)
 {
-	size_t i;
-	json_t *it;
-	json_array_foreach(f->demo, i, it) if (strcmp(json_string_value(json_object_get(it, "code")), code) == 0) return json_deep_copy(it);
+	for (size_t i = 0; i < json_array_size(f->demo); i++) {
+		json_t *it = json_array_get(f->demo, i);
+		if (strcmp(json_string_value(json_object_get(it, "code")), code) == 0)
+			return json_deep_copy(it);
+	}
 	fail_msg("no demo procedure %s", code);
 	return NULL;
 }
@@ -257,8 +265,7 @@ static void test_parse_demo(void **state)
 	assert_int_equal(p.steps[0].role, ROLE_OFFICIAL);
 	assert_int_equal(p.steps[2].role, ROLE_LEADER);
 	assert_string_equal(p.steps[2].level, "commune");
-	assert_int_equal(p.steps[0].actions,
-			 1u << PA_RECEIVE | 1u << PA_REFUSE | 1u << PA_REQUEST_SUPPLEMENT);
+	assert_int_equal(p.steps[0].actions, 1u << PA_RECEIVE | 1u << PA_REFUSE | 1u << PA_REQUEST_SUPPLEMENT);
 	assert_int_equal(p.steps[3].actions, 1u << PA_ISSUE_RESULT | 1u << PA_RETURN_RESULT);
 	assert_int_equal(procedure_fee_total(&p), 0);
 	assert_non_null(p.legal_basis);
@@ -280,81 +287,81 @@ static void test_parse_demo(void **state)
 }
 
 struct rule {
-	const char *code; /* demo procedure to start from */
-	const char *path; /* what to change (dotted) */
+	const char *code;  /* demo procedure to start from */
+	const char *path;  /* what to change (dotted) */
 	const char *value; /* JSON; NULL deletes */
 	const char *field; /* the error's expected field */
 };
 
 static const struct rule rules[] = {
-	{"1.001193", "code", "\"1.00119\"", "code"},
-	{"1.001193", "code", "\"A.001193\"", "code"},
-	{"1.001193", "code", "1001193", "code"},
-	{"1.001193", "name", NULL, "name"},
-	{"1.001193", "name", "\"\"", "name"},
-	{"1.001193", "name", "\"hai\\ndòng\"", "name"},
-	{"1.001193", "name_en", "5", "name_en"},
-	{"1.001193", "field", NULL, "field"},
-	{"1.001193", "levels", "[]", "levels"},
-	{"1.001193", "levels", "\"commune\"", "levels"},
-	{"1.001193", "levels", "[\"region\"]", "levels[0]"},
-	{"1.001193", "levels", "[\"commune\", \"commune\"]", "levels[1]"},
-	{"1.001193", "handled_by", "\"village_ubnd\"", "handled_by"},
-	{"1.001193", "handled_by", "\"district_ubnd\"", "handled_by"},
-	{"1.001193", "handled_by", "\"ubnd\"", "handled_by"},
-	{"1.001193", "handled_by", "\"department:xyz\"", "handled_by"},
-	{"2.000505", "handled_by", "\"department:000.00.99.H23\"", "handled_by"},
-	{"2.000505", "handled_by", "\"department:000.00.31.H23\"", "handled_by"}, /* a district's agency */
-	{"1.001193", "online", "\"level4\"", "online"},
-	{"1.001193", "processing_days", "0", "processing_days"},
-	{"1.001193", "processing_days", "366", "processing_days"},
-	{"1.001193", "processing_days", "\"5\"", "processing_days"},
-	{"1.001193", "processing_days", "1.5", "processing_days"},
-	{"1.001193", "fees", "{}", "fees"},
-	{"1.001193", "fees.0.amount", "-1", "fees[0].amount"},
-	{"1.001193", "fees.0.amount", "1.5", "fees[0].amount"},
-	{"1.001193", "fees.0.name", NULL, "fees[0].name"},
-	{"1.001193", "fees.0.colour", "\"red\"", "fees[0].colour"},
-	{"1.001193", "fees.0", "7", "fees[0]"},
-	{"1.001193", "documents.1.copies", "0", "documents[1].copies"},
-	{"1.001193", "documents.1.types", "[\"pdf\", \"doc\"]", "documents[1].types[1]"},
-	{"1.001193", "documents.1.types", "[]", "documents[1].types"},
-	{"1.001193", "documents.1.types", "[\"pdf\", \"pdf\"]", "documents[1].types[1]"},
-	{"1.001193", "documents.1.max_mb", "0", "documents[1].max_mb"},
-	{"1.001193", "documents.1.max_mb", "101", "documents[1].max_mb"},
-	{"1.001193", "documents.2.ecopy_source", "\"tax\"", "documents[2].ecopy_source"},
-	{"1.001193", "documents.0.required", "\"yes\"", "documents[0].required"},
-	{"1.001193", "documents.0.required", NULL, "documents[0].required"},
-	{"1.001193", "form_fields.0.name", "\"ChildName\"", "form_fields[0].name"},
-	{"1.001193", "form_fields.0.name", "\"1st\"", "form_fields[0].name"},
-	{"1.001193", "form_fields.1.name", "\"child_full_name\"", "form_fields[1].name"},
-	{"1.001193", "form_fields.0.type", "\"colour\"", "form_fields[0].type"},
-	{"1.001193", "form_fields.0.label", "\"\"", "form_fields[0].label"},
-	{"1.001193", "form_fields.2.options", "[]", "form_fields[2].options"},
-	{"1.001193", "form_fields.2.options", NULL, "form_fields[2].options"},
-	{"1.001193", "form_fields.2.options", "[\"Nam\", \"Nam\"]", "form_fields[2].options[1]"},
-	{"1.001193", "form_fields.2.options", "[\"Nam\", 3]", "form_fields[2].options[1]"},
-	{"1.001193", "form_fields.0.options", "[\"a\"]", "form_fields[0].options"},
-	{"1.001193", "results", "[]", "results"},
-	{"1.001193", "results.0.name", NULL, "results[0].name"},
-	{"1.001193", "workflow", "[]", "workflow"},
-	{"1.001193", "workflow.2.share", "0", "workflow[2].share"},
-	{"1.001193", "workflow.2.share", "101", "workflow[2].share"},
-	{"1.001193", "workflow.2.share", "31", "workflow"},
-	{"1.001193", "workflow.1.role", "\"citizen\"", "workflow[1].role"},
-	{"1.001193", "workflow.1.role", "\"admin\"", "workflow[1].role"},
-	{"1.001193", "workflow.1.level", "\"province\"", "workflow[1].level"},
-	{"1.001193", "workflow.1.step", "\"Process step\"", "workflow[1].step"},
-	{"1.001193", "workflow.1.actions", "[\"fly\"]", "workflow[1].actions[0]"},
-	{"1.001193", "workflow.1.actions", "[]", "workflow[1].actions"},
-	{"1.001193", "workflow.1.actions", "[\"forward\", \"forward\"]", "workflow[1].actions[1]"},
-	{"1.001193", "workflow.0.actions", "[\"refuse\"]", "workflow[0].actions"},
-	{"1.001193", "workflow.3.actions", "[\"issue_result\"]", "workflow[3].actions"},
-	{"1.001193", "workflow.2.actions", "[\"reject\"]", "workflow"},
-	{"1.001193", "workflow.2.extra", "1", "workflow[2].extra"},
-	{"1.001193", "legal_basis", NULL, "legal_basis"},
-	{"1.001193", "code_is_sample", "\"yes\"", "code_is_sample"},
-	{"1.001193", "colour", "\"red\"", "colour"},
+    {"1.001193", "code", "\"1.00119\"", "code"},
+    {"1.001193", "code", "\"A.001193\"", "code"},
+    {"1.001193", "code", "1001193", "code"},
+    {"1.001193", "name", NULL, "name"},
+    {"1.001193", "name", "\"\"", "name"},
+    {"1.001193", "name", "\"hai\\ndòng\"", "name"},
+    {"1.001193", "name_en", "5", "name_en"},
+    {"1.001193", "field", NULL, "field"},
+    {"1.001193", "levels", "[]", "levels"},
+    {"1.001193", "levels", "\"commune\"", "levels"},
+    {"1.001193", "levels", "[\"region\"]", "levels[0]"},
+    {"1.001193", "levels", "[\"commune\", \"commune\"]", "levels[1]"},
+    {"1.001193", "handled_by", "\"village_ubnd\"", "handled_by"},
+    {"1.001193", "handled_by", "\"district_ubnd\"", "handled_by"},
+    {"1.001193", "handled_by", "\"ubnd\"", "handled_by"},
+    {"1.001193", "handled_by", "\"department:xyz\"", "handled_by"},
+    {"2.000505", "handled_by", "\"department:000.00.99.H23\"", "handled_by"},
+    {"2.000505", "handled_by", "\"department:000.00.31.H23\"", "handled_by"}, /* a district's agency */
+    {"1.001193", "online", "\"level4\"", "online"},
+    {"1.001193", "processing_days", "0", "processing_days"},
+    {"1.001193", "processing_days", "366", "processing_days"},
+    {"1.001193", "processing_days", "\"5\"", "processing_days"},
+    {"1.001193", "processing_days", "1.5", "processing_days"},
+    {"1.001193", "fees", "{}", "fees"},
+    {"1.001193", "fees.0.amount", "-1", "fees[0].amount"},
+    {"1.001193", "fees.0.amount", "1.5", "fees[0].amount"},
+    {"1.001193", "fees.0.name", NULL, "fees[0].name"},
+    {"1.001193", "fees.0.colour", "\"red\"", "fees[0].colour"},
+    {"1.001193", "fees.0", "7", "fees[0]"},
+    {"1.001193", "documents.1.copies", "0", "documents[1].copies"},
+    {"1.001193", "documents.1.types", "[\"pdf\", \"doc\"]", "documents[1].types[1]"},
+    {"1.001193", "documents.1.types", "[]", "documents[1].types"},
+    {"1.001193", "documents.1.types", "[\"pdf\", \"pdf\"]", "documents[1].types[1]"},
+    {"1.001193", "documents.1.max_mb", "0", "documents[1].max_mb"},
+    {"1.001193", "documents.1.max_mb", "101", "documents[1].max_mb"},
+    {"1.001193", "documents.2.ecopy_source", "\"tax\"", "documents[2].ecopy_source"},
+    {"1.001193", "documents.0.required", "\"yes\"", "documents[0].required"},
+    {"1.001193", "documents.0.required", NULL, "documents[0].required"},
+    {"1.001193", "form_fields.0.name", "\"ChildName\"", "form_fields[0].name"},
+    {"1.001193", "form_fields.0.name", "\"1st\"", "form_fields[0].name"},
+    {"1.001193", "form_fields.1.name", "\"child_full_name\"", "form_fields[1].name"},
+    {"1.001193", "form_fields.0.type", "\"colour\"", "form_fields[0].type"},
+    {"1.001193", "form_fields.0.label", "\"\"", "form_fields[0].label"},
+    {"1.001193", "form_fields.2.options", "[]", "form_fields[2].options"},
+    {"1.001193", "form_fields.2.options", NULL, "form_fields[2].options"},
+    {"1.001193", "form_fields.2.options", "[\"Nam\", \"Nam\"]", "form_fields[2].options[1]"},
+    {"1.001193", "form_fields.2.options", "[\"Nam\", 3]", "form_fields[2].options[1]"},
+    {"1.001193", "form_fields.0.options", "[\"a\"]", "form_fields[0].options"},
+    {"1.001193", "results", "[]", "results"},
+    {"1.001193", "results.0.name", NULL, "results[0].name"},
+    {"1.001193", "workflow", "[]", "workflow"},
+    {"1.001193", "workflow.2.share", "0", "workflow[2].share"},
+    {"1.001193", "workflow.2.share", "101", "workflow[2].share"},
+    {"1.001193", "workflow.2.share", "31", "workflow"},
+    {"1.001193", "workflow.1.role", "\"citizen\"", "workflow[1].role"},
+    {"1.001193", "workflow.1.role", "\"admin\"", "workflow[1].role"},
+    {"1.001193", "workflow.1.level", "\"province\"", "workflow[1].level"},
+    {"1.001193", "workflow.1.step", "\"Process step\"", "workflow[1].step"},
+    {"1.001193", "workflow.1.actions", "[\"fly\"]", "workflow[1].actions[0]"},
+    {"1.001193", "workflow.1.actions", "[]", "workflow[1].actions"},
+    {"1.001193", "workflow.1.actions", "[\"forward\", \"forward\"]", "workflow[1].actions[1]"},
+    {"1.001193", "workflow.0.actions", "[\"refuse\"]", "workflow[0].actions"},
+    {"1.001193", "workflow.3.actions", "[\"issue_result\"]", "workflow[3].actions"},
+    {"1.001193", "workflow.2.actions", "[\"reject\"]", "workflow"},
+    {"1.001193", "workflow.2.extra", "1", "workflow[2].extra"},
+    {"1.001193", "legal_basis", NULL, "legal_basis"},
+    {"1.001193", "code_is_sample", "\"yes\"", "code_is_sample"},
+    {"1.001193", "colour", "\"red\"", "colour"},
 };
 
 static void test_rules(void **state)
@@ -370,8 +377,8 @@ static void test_rules(void **state)
 		json_decref(doc);
 		if (rc != ERR_INVALID || !has_field(&e, r->field)) {
 			print_fields(&e);
-			fail_msg("rule #%zu (%s = %s): rc %d, expected field %s", i, r->path, r->value ? r->value : "(deleted)",
-				 rc, r->field);
+			fail_msg("rule #%zu (%s = %s): rc %d, expected field %s", i, r->path,
+				 r->value ? r->value : "(deleted)", rc, r->field);
 		}
 	}
 	/* not an object at all */
@@ -730,7 +737,7 @@ static void test_calendar_store(void **state)
 	assert_true(calendar_knows_year(cal, 2027, &announced));
 	assert_false(announced);
 	assert_false(calendar_is_working_day(cal, day("2025-01-28"))); /* Tết */
-	assert_true(calendar_is_working_day(cal, day("2025-04-26")));	/* a Saturday worked */
+	assert_true(calendar_is_working_day(cal, day("2025-04-26")));  /* a Saturday worked */
 	struct calendar_mark m;
 	assert_true(calendar_lookup(cal, day("2025-01-29"), &m));
 	assert_string_equal(m.name_vi, "Tết Nguyên Đán");
@@ -769,16 +776,14 @@ static void test_calendar_store(void **state)
 	assert_int_equal(calendar_day_add(&adm, "2025-01-01", "holiday", "Tết", "New Year", true, &d, &e),
 			 ERR_CONFLICT);
 	err_clear(&e);
-	assert_int_equal(calendar_day_add(&adm, "2025-06-02", "holiday", "Nghỉ bão", "Typhoon day", false, &d, &e),
-			 0);
+	assert_int_equal(calendar_day_add(&adm, "2025-06-02", "holiday", "Nghỉ bão", "Typhoon day", false, &d, &e), 0);
 	assert_int_equal(d.day, day("2025-06-02"));
 	calendar_current(&f->app, cal); /* reloaded at once on this node */
 	assert_false(calendar_is_working_day(cal, day("2025-06-02")));
 	assert_true(calendar_knows_year(cal, 2025, &announced));
 	assert_false(announced); /* one of its days is not announced */
 	assert_due(cal, "2025-05-30T09:00:00+07:00", 1, "2025-06-03T09:00:00+07:00");
-	assert_int_equal(calendar_day_add(&adm, "2025-06-07", "workday", "Làm bù", "Worked Saturday", true, &d, &e),
-			 0);
+	assert_int_equal(calendar_day_add(&adm, "2025-06-07", "workday", "Làm bù", "Worked Saturday", true, &d, &e), 0);
 	calendar_current(&f->app, cal);
 	assert_true(calendar_is_working_day(cal, day("2025-06-07")));
 	assert_int_equal(calendar_day_delete(&adm, "2025-06-02", &e), 0);
@@ -810,15 +815,54 @@ static void test_calendar_store(void **state)
 	free(cal);
 }
 
+static int64_t fake_mono_us;
+static int64_t fake_mono(void)
+{
+	return fake_mono_us;
+}
+
+/* Two nodes on one database: a change made on one reaches the other's
+ * calendar once its copy is older than CALENDAR_RELOAD_S. */
+static void test_calendar_reload_between_nodes(void **state)
+{
+	struct fx *f = *state;
+	struct err e = {0};
+	struct app other;
+	if (app_open(&other, &f->cfg, true, &e) != 0)
+		fail_msg("app_open: %s", e.msg);
+	fake_mono_us = 1000000;
+	calendar_store_set_clock(&other, fake_mono);
+	struct calendar *cal = malloc(sizeof *cal);
+	assert_non_null(cal);
+	calendar_current(&other, cal); /* first use: loads the (empty) table */
+	assert_false(calendar_knows_year(cal, 2026, NULL));
+
+	assert_int_equal(calendar_load_demo(&f->c, &e), 58);
+	calendar_current(&f->app, cal); /* the node that changed it sees it at once */
+	assert_false(calendar_is_working_day(cal, day("2026-02-17")));
+	fake_mono_us += (int64_t)(CALENDAR_RELOAD_S - 1) * 1000000;
+	calendar_current(&other, cal); /* the other one still uses its copy ... */
+	assert_false(calendar_knows_year(cal, 2026, NULL));
+	assert_true(calendar_is_working_day(cal, day("2026-02-17")));
+	fake_mono_us += 2 * 1000000;
+	calendar_current(&other, cal); /* ... until it is older than the reload age */
+	assert_true(calendar_knows_year(cal, 2026, NULL));
+	assert_false(calendar_is_working_day(cal, day("2026-02-17")));
+	assert_due(cal, "2026-02-13T09:00:00+07:00", 3, "2026-02-25T09:00:00+07:00");
+	free(cal);
+	app_close(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_parse_demo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_update_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_export, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_demo_two_levels, setup_two_levels, teardown),
-		cmocka_unit_test_setup_teardown(test_calendar_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_demo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_update_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_export, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_demo_two_levels, setup_two_levels, teardown),
+	    cmocka_unit_test_setup_teardown(test_calendar_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_calendar_reload_between_nodes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
