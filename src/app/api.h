@@ -40,6 +40,12 @@ extern const struct route payment_routes[];
 extern const size_t payment_nroutes;
 extern const struct route rating_routes[];
 extern const size_t rating_nroutes;
+extern const struct route national_routes[];
+extern const size_t national_nroutes;
+extern const struct route sync_routes[];
+extern const size_t sync_nroutes;
+extern const struct route exchange_routes[];
+extern const size_t exchange_nroutes;
 extern const struct route ops_routes[];
 extern const size_t ops_nroutes;
 

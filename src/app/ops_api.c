@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "app/api.h"
+#include "exchange/exchange.h"
 
 static int h_livez(struct req *r)
 {
@@ -36,6 +37,7 @@ static int h_metrics(struct req *r)
 	struct buf b = BUF_INIT;
 	http_metrics_write(req_server(r), &b);
 	app_metrics_write(r->app, &b);
+	exchange_metrics_write(r->app, &b);
 	res_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
 	buf_free(&b);
 	return 0;

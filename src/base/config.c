@@ -34,6 +34,14 @@ const struct config_opt config_opts[] = {
 	OPT_S(smtp_from, "tinhso@localhost", "sender address of e-mail notifications"),
 	OPT_S(sms_url, "", "HTTP SMS gateway URL (default: sim_url)"),
 	OPT_S(notify_file, "notifications.jsonl", "notification sink file under data (empty: off)"),
+	OPT_S(population_url, "", "population database URL (default: sim_url/population)"),
+	OPT_S(business_url, "", "business registry URL (default: sim_url/business)"),
+	OPT_S(land_url, "", "land database URL (default: sim_url/land)"),
+	OPT_S(insurance_url, "", "social insurance database URL (default: sim_url/insurance)"),
+	OPT_S(judicial_url, "", "judicial records database URL (default: sim_url/judicial)"),
+	OPT_S(dvcqg_url, "", "National Public Service Portal sync API URL (default: sim_url/dvcqg)"),
+	OPT_S(national_via, "gateway", "reach the national systems: gateway (through the LGSP, logged) | direct"),
+	OPT_S(national_client, "000.00.01.H23/MOTCUA", "LGSP subsystem (member/subsystem) national calls are made as"),
 	OPT_I(threads, "0", 0, 256, "HTTP event threads (0 = one per core)"),
 	OPT_I(workers, "32", 1, 1024, "threads for handlers that write (they wait on commits)"),
 	OPT_I(max_body, "1048576", 1024, 1073741824, "largest JSON request body in bytes"),
@@ -54,6 +62,7 @@ const struct config_opt config_opts[] = {
 	OPT_I(outbox_max_attempts, "12", 1, 1000, "delivery attempts before outbox work is given up"),
 	OPT_I(due_soon_minutes, "180", 1, 100000, "office minutes before a deadline that count as due soon"),
 	OPT_I(lookup_per_minute, "20", 1, 100000, "public dossier lookups per client address per minute"),
+	OPT_I(national_timeout_ms, "10000", 100, 120000, "ms a national system has to answer (then 504)"),
 	OPT_I(exchange_timeout_ms, "30000", 100, 600000, "LGSP gateway: ms a backend has to answer (then 504)"),
 	OPT_I(exchange_connect_timeout_ms, "3000", 50, 60000, "LGSP gateway: ms to connect to a backend (then 502)"),
 	OPT_I(exchange_max_response, "33554432", 1024, 1073741824, "LGSP gateway: largest backend answer in bytes (then 502)"),
@@ -283,6 +292,8 @@ int config_check(const struct config *c, struct err *e)
 		return err_set(e, ERR_CONFIG, "tls_key: cannot read '%s'", c->tls_key);
 	if (c->public_url[0] && strncmp(c->public_url, "http://", 7) && strncmp(c->public_url, "https://", 8))
 		return err_set(e, ERR_CONFIG, "public_url: '%s' must start with http:// or https://", c->public_url);
+	if (strcmp(c->national_via, "direct") && strcmp(c->national_via, "gateway"))
+		return err_set(e, ERR_CONFIG, "national_via: '%s' is neither direct nor gateway", c->national_via);
 	return 0;
 }
 

@@ -28,6 +28,14 @@ struct config {
 	char *smtp_from;
 	char *sms_url;	      /* HTTP SMS gateway ("" = sim_url; none when both empty) */
 	char *notify_file;    /* JSON-lines sink under data ("" = off) */
+	char *population_url; /* national systems' base URLs ("" = sim_url + "/<system>"): see national.h */
+	char *business_url;
+	char *land_url;
+	char *insurance_url;
+	char *judicial_url;
+	char *dvcqg_url;      /* the National Public Service Portal's sync API */
+	char *national_via;   /* direct | gateway (through the LGSP, as national_client) */
+	char *national_client; /* "member/subsystem" the national calls are made as through the LGSP */
 	int64_t threads;     /* HTTP event threads; 0 = number of cores */
 	int64_t workers;     /* threads that run blocking (writing) handlers */
 	int64_t max_body;    /* bytes of a JSON body */
@@ -48,6 +56,7 @@ struct config {
 	int64_t outbox_max_attempts; /* deliveries tried before an outbox row is given up */
 	int64_t due_soon_minutes;    /* office minutes before the deadline that count as due soon */
 	int64_t lookup_per_minute;   /* public lookups per client IP per minute */
+	int64_t national_timeout_ms; /* a national system's whole answer */
 	int64_t exchange_timeout_ms;	     /* LGSP gateway: a backend's whole answer */
 	int64_t exchange_connect_timeout_ms; /* LGSP gateway: connecting to a backend */
 	int64_t exchange_max_response;	     /* LGSP gateway: bytes of a backend answer */

@@ -37,6 +37,57 @@ static const struct cli_opt totp_opts[] = {
 	{NULL, false, NULL},
 };
 
+static const struct cli_opt xmember_opts[] = {
+	{"code", true, "member code (a provincial agency's code, or e.g. BCA)"},
+	{"name", true, "name"},
+	{"agency", true, "the provincial agency it is (default: the code, when it is an agency code)"},
+	{"disabled", false, "registered but disabled"},
+	{"update", false, "replace an existing entry instead of refusing"},
+	{NULL, false, NULL},
+};
+static const struct cli_opt xsubsystem_opts[] = {
+	{"member", true, "member code"},
+	{"code", true, "subsystem code"},
+	{"name", true, "name of the information system"},
+	{"public-key", true, "its Ed25519 public key, 64 hex"},
+	{"endpoint", true, "URL asynchronous messages are pushed to (default: pull inbox)"},
+	{"disabled", false, "registered but disabled"},
+	{"update", false, "replace an existing entry instead of refusing"},
+	{NULL, false, NULL},
+};
+static const struct cli_opt xservice_opts[] = {
+	{"member", true, "provider's member code"},
+	{"subsystem", true, "provider's subsystem code"},
+	{"code", true, "service code"},
+	{"description", true, "what it provides"},
+	{"backend-url", true, "where the gateway forwards (http[s]://host:port/base)"},
+	{"methods", true, "allowed methods, e.g. GET,POST (default GET)"},
+	{"openapi", true, "file with the service's OpenAPI document"},
+	{"personal-data", false, "carries personal data: callers must state a purpose"},
+	{"timeout-ms", true, "backend timeout (default: exchange_timeout_ms)"},
+	{"disabled", false, "registered but disabled"},
+	{"update", false, "replace an existing entry instead of refusing"},
+	{NULL, false, NULL},
+};
+static const struct cli_opt xmember_filter_opts[] = {
+	{"member", true, "only this member's"},
+	{NULL, false, NULL},
+};
+static const struct cli_opt xaccess_opts[] = {
+	{"service", true, "member/subsystem/service"},
+	{"client", true, "member/subsystem"},
+	{NULL, false, NULL},
+};
+static const struct cli_opt xexport_opts[] = {
+	{"from", true, "first time (RFC 3339, YYYY-MM-DD or unix seconds)"},
+	{"to", true, "end time, exclusive"},
+	{NULL, false, NULL},
+};
+static const struct cli_opt xverify_export_opts[] = {
+	{"public-key", true, "the platform's published Ed25519 key, 64 hex (default: the file's own)"},
+	{NULL, false, NULL},
+};
+
 static const struct cli_cmd commands[] = {
 	{"serve", "", "run the server (portal, back office, API)", cmd_serve, serve_opts, 0, 0},
 	{"init", "", "create or migrate the database and make the server keys", cmd_init, NULL, 0, 0},
@@ -54,6 +105,24 @@ static const struct cli_cmd commands[] = {
 	{"audit verify", "", "re-check the audit hash chain and every signature", cmd_audit_verify, NULL, 0, 0},
 	{"backup", "FILE", "consistent online backup of the SQLite database", cmd_backup, NULL, 1, 1},
 	{"version", "", "print the version", cmd_version, NULL, 0, 0},
+	{"exchange member add", "", "LGSP: register a member", cmd_exchange_member_add, xmember_opts, 0, 0},
+	{"exchange member list", "", "LGSP: list members", cmd_exchange_member_list, NULL, 0, 0},
+	{"exchange subsystem add", "", "LGSP: register a subsystem and its key", cmd_exchange_subsystem_add,
+	 xsubsystem_opts, 0, 0},
+	{"exchange subsystem list", "", "LGSP: list subsystems", cmd_exchange_subsystem_list, xmember_filter_opts, 0, 0},
+	{"exchange service add", "", "LGSP: register a service", cmd_exchange_service_add, xservice_opts, 0, 0},
+	{"exchange service list", "", "LGSP: list services", cmd_exchange_service_list, xmember_filter_opts, 0, 0},
+	{"exchange access add", "", "LGSP: grant a service to a client subsystem", cmd_exchange_access_add,
+	 xaccess_opts, 0, 0},
+	{"exchange access remove", "", "LGSP: withdraw an access right", cmd_exchange_access_remove, xaccess_opts, 0,
+	 0},
+	{"exchange access list", "", "LGSP: list access rights", cmd_exchange_access_list, xaccess_opts, 0, 0},
+	{"exchange verify-log", "", "LGSP: re-check the message-log chain and signatures", cmd_exchange_verify_log,
+	 NULL, 0, 0},
+	{"exchange export-log", "FILE", "LGSP: export a time range of the message log", cmd_exchange_export_log,
+	 xexport_opts, 1, 1},
+	{"exchange verify-export", "FILE", "LGSP: verify an export with the published key alone",
+	 cmd_exchange_verify_export, xverify_export_opts, 1, 1},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 
@@ -136,6 +205,15 @@ static const struct cli_opt *cmd_opt(const struct cli_cmd *c, const char *name)
 
 static const struct cli_cmd *find_command(int argc, char **argv, int *consumed)
 {
+	if (argc >= 4) {
+		char three[96];
+		snprintf(three, sizeof three, "%s %s %s", argv[1], argv[2], argv[3]);
+		for (size_t i = 0; i < ncommands; i++)
+			if (strcmp(commands[i].name, three) == 0) {
+				*consumed = 4;
+				return &commands[i];
+			}
+	}
 	if (argc >= 3) {
 		char two[64];
 		snprintf(two, sizeof two, "%s %s", argv[1], argv[2]);

@@ -72,6 +72,18 @@ int cmd_user_enable(struct cli *cl);
 int cmd_user_totp(struct cli *cl);
 int cmd_procedure_import(struct cli *cl);
 int cmd_procedure_export(struct cli *cl);
+int cmd_exchange_member_add(struct cli *cl);
+int cmd_exchange_member_list(struct cli *cl);
+int cmd_exchange_subsystem_add(struct cli *cl);
+int cmd_exchange_subsystem_list(struct cli *cl);
+int cmd_exchange_service_add(struct cli *cl);
+int cmd_exchange_service_list(struct cli *cl);
+int cmd_exchange_access_add(struct cli *cl);
+int cmd_exchange_access_remove(struct cli *cl);
+int cmd_exchange_access_list(struct cli *cl);
+int cmd_exchange_verify_log(struct cli *cl);
+int cmd_exchange_export_log(struct cli *cl);
+int cmd_exchange_verify_export(struct cli *cl);
 
 /* Loads the demo province and its demo accounts (shared by `demo` and `serve --demo`). */
 int cli_load_demo(struct cli *cl, bool quiet);

@@ -13,9 +13,14 @@
 
 #include "app/api.h"
 #include "base/log.h"
+#include "app/maintenance.h"
 #include "cli/cli.h"
 #include "dossier/dossier.h"
+#include "exchange/exchange.h"
 #include "notify/notify.h"
+#include "web/web.h"
+#include "web/web_draft.h"
+#include "sync/sync.h"
 
 static int read_file(struct cli *cl, const char *path, const char *setting, char **out)
 {
@@ -32,6 +37,16 @@ static int read_file(struct cli *cl, const char *path, const char *setting, char
 	buf_free(&b);
 	return 0;
 }
+
+static const struct {
+	int (*start)(struct app *app, struct err *e);
+	void (*stop)(struct app *app);
+} services[] = {
+	{notify_start, notify_stop},
+	{exchange_start, exchange_stop},
+	{sync_start, sync_stop},
+	{maintenance_start, maintenance_stop},
+};
 
 int cmd_serve(struct cli *cl)
 {
@@ -68,7 +83,15 @@ int cmd_serve(struct cli *cl)
 		{calendar_routes, calendar_nroutes},
 		{dossier_routes, dossier_nroutes},
 		{payment_routes, payment_nroutes},
+		{national_routes, national_nroutes},
+		{sync_routes, sync_nroutes},
 		{rating_routes, rating_nroutes},
+		{exchange_routes, exchange_nroutes},
+		{web_routes, web_nroutes},
+		{portal_routes, portal_nroutes},
+		{apply_routes, apply_nroutes},
+		{office_routes, office_nroutes},
+		{admin_routes, admin_nroutes},
 	};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
@@ -114,15 +137,31 @@ int cmd_serve(struct cli *cl)
 		ho.tls_cert_pem = cert;
 		ho.tls_key_pem = key;
 	}
+	/* the pages: templates, catalogs and static files (web_dir, or ../web beside the binary) */
+	const char *web_dir = web_dir_resolve(cl->cfg.web_dir, &cl->arena);
+	if ((rc = web_init(&cl->app, web_dir, &cl->e)) < 0)
+		return rc;
+	ho.fallback = web_fallback;
+	ho.error_page = web_error_hook;
+	{
+		struct err de = {0};
+		if (draft_sweep(&cl->app, &de) < 0)
+			log_warn("application drafts not swept: %s", de.msg);
+	}
 	/* files a crash left without their record */
 	if ((rc = dossier_sweep_orphans(&cl->app, &cl->e)) < 0)
 		return rc;
-	if ((rc = notify_start(&cl->app, &cl->e)) < 0)
-		return rc;
-	struct http_server *srv;
-	rc = http_start(&srv, &ho, routes, total, &cl->app, &cl->e);
+	/* background services: started in order, stopped in reverse */
+	size_t started = 0;
+	for (; started < sizeof services / sizeof services[0]; started++)
+		if ((rc = services[started].start(&cl->app, &cl->e)) < 0)
+			break;
+	struct http_server *srv = NULL;
+	if (rc >= 0)
+		rc = http_start(&srv, &ho, routes, total, &cl->app, &cl->e);
 	if (rc < 0) {
-		notify_stop(&cl->app);
+		while (started-- > 0)
+			services[started].stop(&cl->app);
 		return rc;
 	}
 	const char *scheme = ho.tls_cert_pem ? "https" : "http";
@@ -143,7 +182,8 @@ int cmd_serve(struct cli *cl)
 	sigwait(&set, &sig);
 	log_info("signal %d: draining requests and stopping", sig);
 	http_stop(srv, 10000);
-	notify_stop(&cl->app);
+	while (started-- > 0)
+		services[started].stop(&cl->app);
 	log_info("stopped");
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "filestore/filestore.h"
 #include "notify/notify.h"
 #include "payment/payment.h"
+#include "sync/sync.h"
 
 static const struct {
 	const char *name, *vi;
@@ -474,7 +475,10 @@ static int record_step(struct store_tx *tx, const struct ctx *c, const char *cod
 		return rc;
 	rc = store_get_int(tx, "SELECT max(id) FROM dossier_steps WHERE dossier_code = $1", ARGS(SA_TEXT(code)), step_id,
 			   e);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	/* every step goes to the National Public Service Portal, queued with it */
+	return sync_dossier_tx(tx, c, code, *step_id, e);
 }
 
 static int audit_step(struct store_tx *tx, const struct ctx *c, const char *code, const char *action, int from, int to,

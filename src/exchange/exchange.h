@@ -26,8 +26,10 @@
  *   X-Road-Time       RFC 3339 ("2025-03-14T09:30:00+07:00") or unix milliseconds;
  *                     refused when more than 300 s away from the server's clock
  *   X-Road-Nonce      16..64 characters of [A-Za-z0-9_-], never reused by a client
- *   X-Road-Purpose    why (free text, <= 500 bytes): REQUIRED when the service
- *                     carries personal data
+ *   X-Road-Purpose    why: UTF-8 text of at most 500 bytes, percent-encoded (HTTP
+ *                     header values are Latin-1: "X%E1%BA%A1c minh" for "Xác minh";
+ *                     plain ASCII needs no encoding, a literal '%' is "%25").
+ *                     REQUIRED when the service carries personal data
  *   X-Road-Subject    optional: the 12-digit CCCD of the person the request is
  *                     about (the personal-data tracker shows it to that citizen)
  *   X-Road-Signature  128 hex: Ed25519 by the client subsystem's key over
@@ -61,8 +63,8 @@
  *                              exchange_canonical_response() below.
  * The backend receives the method, the path after the service, the query,
  * the body, Content-Type/Accept and X-Road-Client, X-Road-Message-Id,
- * X-Road-Purpose, X-Road-Subject (never the signature or the caller's other
- * headers).
+ * X-Road-Purpose (percent-encoded), X-Road-Subject (never the signature or
+ * the caller's other headers).
  * Request bodies up to exchange_max_body are buffered once by the HTTP layer
  * and handed to libcurl without a copy; responses are buffered once, straight
  * into the response buffer, up to exchange_max_response (bounded buffering,
@@ -246,7 +248,7 @@ struct exchange_call {
 	const char *body;	  /* may be NULL */
 	size_t body_len;
 	const char *content_type; /* of body; NULL = application/json when there is a body */
-	const char *purpose;	  /* required for personal-data services */
+	const char *purpose;	  /* required for personal-data services (plain UTF-8, not encoded) */
 	const char *subject;	  /* CCCD of the person concerned, or NULL */
 };
 struct exchange_result {
@@ -270,8 +272,8 @@ int exchange_call(const struct ctx *c, const struct exchange_call *call, struct 
  * value percent-encoded except A-Z a-z 0-9 - . _ ~ (upper-case hex), joined
  * with "&" ("" when none; python: "&".join(quote(k, safe="-._~") + "=" +
  * quote(v, safe="-._~") for k, v in pairs)); BODY_SHA256_HEX of the raw body
- * (of "" when none); TIME, NONCE, CLIENT, PURPOSE and SUBJECT exactly as in
- * the headers ("" when absent). Appends to out. */
+ * (of "" when none); TIME, NONCE, CLIENT and SUBJECT exactly as in the
+ * headers, PURPOSE decoded (the UTF-8 text), "" when absent. Appends to out. */
 void exchange_canonical_request(struct buf *out, const char *method, const char *path, const char *query,
 				const char *body_sha256, const char *time, const char *nonce, const char *client,
 				const char *purpose, const char *subject);

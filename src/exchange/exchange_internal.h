@@ -84,7 +84,11 @@ int xlog_append(struct app *app, const struct xlog_rec *rec, struct err *e);
 int xlog_start(struct exchange_state *st, struct err *e);
 void xlog_stop(struct exchange_state *st);
 
-/* ---- statistics (stats in gateway.c) ---- */
+/* Writer counters for /metrics: transactions committed, records written. */
+void xlog_counters(struct app *app, uint64_t *commits, uint64_t *records);
+
+/* ---- statistics (monitor.c) ---- */
+void xstats_init(struct exchange_state *st);
 void xstats_record(struct exchange_state *st, const char *service, const char *client, bool known_service,
 		   bool known_client, int status, bool gateway_error, int64_t duration_us);
 void xstats_free(struct exchange_state *st);
@@ -103,6 +107,10 @@ struct xauth {
 	int status;
 };
 int xauth_request(struct req *r, struct app *app, struct xauth *out, struct err *e);
+/* The replay cache: remembers (client, nonce) for a request timed req_s.
+ * 0 fresh (remembered now), 1 replay, 2 stale (its time bucket was dropped to
+ * keep the bound), 3 full (the bound is reached within the current bucket). */
+int xnonce_check(struct exchange_state *st, const char *client, const char *nonce, int64_t req_s, int64_t now_s);
 /* Writes the gateway's JSON error (DESIGN.md §4 shape) with X-Road-Error. */
 void xerror_respond(struct req *r, int status, const char *code, const char *message, const char *message_id);
 
@@ -118,5 +126,8 @@ int async_h_send(struct req *r);
 int async_h_status(struct req *r);
 int async_h_inbox(struct req *r);
 int async_h_ack(struct req *r);
+int async_h_admin_list(struct req *r);
+int monitor_h_stats(struct req *r);
+int monitor_h_connectivity(struct req *r);
 
 #endif

@@ -1204,7 +1204,9 @@ int xreg_allowed(struct app *app, const char *service, const char *client, bool 
 
 void xreg_invalidate(struct app *app)
 {
-	struct exchange_state *st = exchange_state(app);
+	struct exchange_state *st = __atomic_load_n(&app->exchange, __ATOMIC_ACQUIRE);
+	if (!st)
+		return; /* nothing cached yet */
 	pthread_mutex_lock(&st->reg_mu);
 	st->reg_checked_us = 0;
 	pthread_mutex_unlock(&st->reg_mu);

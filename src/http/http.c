@@ -266,6 +266,9 @@ void res_error(struct req *r)
 		close(r->file_fd);
 		r->file_fd = -1;
 	}
+	struct http_server *srv = r->conn ? ((struct conn_ctx *)r->conn)->s : NULL;
+	if (srv && srv->opt.error_page && srv->opt.error_page(r))
+		return;
 	struct err *e = &r->err;
 	int code = e->code ? e->code : ERR_INTERNAL;
 	int status = err_http_status(code);
@@ -863,6 +866,7 @@ int http_start(struct http_server **out, const struct http_options *opt, const s
 	if (opt->tls_cert_pem)
 		flags |= MHD_USE_TLS;
 	struct MHD_OptionItem ops[] = {
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
 		{MHD_OPTION_SOCK_ADDR, 0, sa},
 		{MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
 		{MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, NULL},
@@ -870,7 +874,6 @@ int http_start(struct http_server **out, const struct http_options *opt, const s
 		{MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
-		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
 		{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
 		{opt->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opt->tls_cert_pem},
 		{opt->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)opt->tls_key_pem},

@@ -108,6 +108,9 @@ struct http_options {
 	const char *tls_cert_pem, *tls_key_pem; /* contents, not paths; NULL = plain HTTP */
 	/* called for requests no route matches, before the JSON 404 (e.g. static files); may be NULL */
 	http_handler fallback;
+	/* called by res_error before it writes the JSON error: returns true when it
+	 * answered instead (the HTML pages render their own error pages); may be NULL */
+	bool (*error_page)(struct req *r);
 };
 
 struct http_server;

@@ -18,11 +18,12 @@
  *   insurance   GET books/{insurance number or id_number}
  *   judicial    GET records/{id_number}
  *   dvcqg       POST api/dongbo  (see src/sync/sync.h for the payloads)
- * With cfg->national_via = "gateway", every call goes through the LGSP
- * instead (exchange_call: the calling subsystem cfg->national_client, the
+ * With cfg->national_via = "gateway" (the default), every call goes through
+ * the LGSP (exchange_call: the calling subsystem cfg->national_client, the
  * national member's service listed in national_services[]), so that the
  * message log and the personal-data tracker record it; national_register()
  * puts those members, subsystems, services and access rights in the registry.
+ * With "direct", libcurl calls the base URL itself.
  *
  * Errors (e->msg names the system and what happened):
  *   ERR_INVALID          a malformed key (field named), checked before any call
@@ -146,6 +147,16 @@ int national_insurance(const struct ctx *c, const char *number, const char *purp
 /* The judicial record status of a citizen by CCCD. */
 int national_judicial(const struct ctx *c, const char *id_number, const char *purpose, struct national_record *out,
 		      struct err *e);
+
+/* Puts on the LGSP registry what national_via = gateway needs: the client
+ * subsystem cfg->national_client (its member an agency code), and for each
+ * configured system its member, subsystem and service (backend = the base
+ * URL above, timeout cfg->national_timeout_ms) with the client's access
+ * right. What exists already is left as the administrators keep it (never
+ * overwritten); subsystems created here carry the server's public key until
+ * their owners register their own. Audited by the registry as
+ * "system:national". Returns the number of entries created. */
+int national_register(struct app *app, struct err *e);
 
 /* Input checks shared with the API: 10 digits or 10-3. */
 bool national_tax_code_valid(const char *s);

@@ -365,7 +365,7 @@ static int sum_fn(struct store_tx *tx, void *arg, struct err *e)
 			 "SELECT r.agency_code, a.name, " AGG_COLS " FROM ratings r JOIN agencies a ON a.code = "
 			 "r.agency_code WHERE " AGG_WHERE " GROUP BY r.agency_code, a.name ORDER BY r.agency_code",
 			 args, 4, &q, e);
-	while (rc == 0 && (rc = store_step(q, e)) == 1 && s->nagencies < na) {
+	while (rc >= 0 && (rc = store_step(q, e)) == 1 && s->nagencies < na) {
 		struct rating_agency_sum *g = &s->agencies[s->nagencies++];
 		g->code = store_dup(q, 0, a);
 		g->name = store_dup(q, 1, a);
@@ -386,7 +386,7 @@ static int sum_fn(struct store_tx *tx, void *arg, struct err *e)
 			 "r.official_user_id WHERE r.official_user_id IS NOT NULL AND " AGG_WHERE
 			 " GROUP BY r.official_user_id, u.full_name, u.title, u.agency_code ORDER BY r.official_user_id",
 			 args, 4, &q, e);
-	while (rc == 0 && (rc = store_step(q, e)) == 1 && s->nofficials < no) {
+	while (rc >= 0 && (rc = store_step(q, e)) == 1 && s->nofficials < no) {
 		struct rating_official_sum *o = &s->officials[s->nofficials++];
 		o->user_id = store_int(q, 0);
 		o->name = store_dup(q, 1, a);

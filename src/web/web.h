@@ -132,6 +132,7 @@ bool web_check_input(struct web_page *p);
 json_t *web_jstr(const char *s);
 void jset(json_t *o, const char *k, json_t *v); /* takes v */
 void jset_s(json_t *o, const char *k, const char *s);
+void jset_so(json_t *o, const char *k, const char *s); /* null when s is NULL or "" (templates test it) */
 void jset_b(json_t *o, const char *k, bool v);
 void jset_i(json_t *o, const char *k, int64_t v);
 /* A field view for the field templates: {id, name, label, hint, value, error, optional}. */

@@ -494,10 +494,9 @@ struct race {
 static void *race_fn(void *arg)
 {
 	struct race *r = arg;
+	/* each thread its own arena: f->a is not for sharing between threads */
 	struct arena a = ARENA_INIT;
-	struct ctx c = ctx_as(r->f, &r->f->citizen);
-	c.a = &a;
-	c.actor = "user:1:race";
+	struct ctx c = {.app = &r->f->app, .a = &a, .who = &r->f->citizen, .actor = "user:1:race"};
 	struct rating_new in = good(1, r->overall);
 	struct rating out;
 	struct err e = {0};

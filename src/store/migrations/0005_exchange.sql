@@ -66,7 +66,8 @@ INSERT INTO exchange_meta (id, registry_version) VALUES (1, 1);
 
 -- The message log: one record per gateway exchange (answered or refused).
 -- Record n's hash covers record n-1's hash and every field below up to
--- error; the hash is signed with the server key (see msglog.c).
+-- error. Records are committed in groups; the last record of each group is
+-- signed with the server key, which covers the chain up to it (msglog.c).
 CREATE TABLE exchange_log (
 	seq BIGINT PRIMARY KEY,           -- 1, 2, 3... without gaps
 	id TEXT NOT NULL UNIQUE,          -- message id (32 hex), X-Road-Message-Id
@@ -89,8 +90,8 @@ CREATE TABLE exchange_log (
 	duration_us BIGINT NOT NULL,
 	prev_hash TEXT NOT NULL,
 	hash TEXT NOT NULL,
-	key_id TEXT NOT NULL,
-	signature TEXT NOT NULL
+	key_id TEXT,                      -- which server key signed it (signed records)
+	signature TEXT                    -- hex Ed25519 of hash: the last record of each commit group
 );
 CREATE INDEX exchange_log_at ON exchange_log(at);
 CREATE INDEX exchange_log_subject ON exchange_log(subject, at);
@@ -127,6 +128,7 @@ CREATE TABLE exchange_messages (
 	attempts INTEGER NOT NULL DEFAULT 0,
 	next_at BIGINT NOT NULL,
 	claimed_until BIGINT NOT NULL DEFAULT 0,
+	claimed_by TEXT,                  -- 'host/pid' of the delivering process
 	last_error TEXT,
 	created_at BIGINT NOT NULL,
 	delivered_at BIGINT,
