@@ -2,7 +2,8 @@
  * with the durability of tinhso's writes (WAL, synchronous=FULL) committing
  * one small row per transaction, for a given number of seconds, one thread.
  * Prints rows/s and commit latency percentiles, then one machine-readable line:
- *   RESULT rows=N seconds=S rows_per_s=R p50_ms=A p90_ms=B p99_ms=C max_ms=D
+ *   RESULT rows=N seconds=S rows_per_s=R p50_ms=A p90_ms=B p99_ms=C max_ms=D cpu_us_per_row=U
+ * (U: user + system CPU time of the process per row, kernel fsync work included).
  *
  *   sqlite_insert DBPATH [SECONDS [START]]
  * DBPATH is created or reused; default 5 s. Row n gets the unique code of index
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static int64_t mono_us(void)
@@ -20,6 +22,13 @@ static int64_t mono_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
 static void die(sqlite3 *db, const char *what)
@@ -83,6 +92,7 @@ int main(int argc, char **argv)
 	int64_t *lat = malloc(cap * sizeof *lat);
 	if (!lat)
 		abort();
+	int64_t cpu0 = cpu_us();
 	int64_t t0 = mono_us(), end = t0 + (int64_t)(seconds * 1e6), now = t0;
 	char code[32];
 	while (now < end) {
@@ -115,15 +125,18 @@ int main(int argc, char **argv)
 		lat[n++] = now - s;
 	}
 	double elapsed = (double)(now - t0) / 1e6;
+	double cpu_per_row = n ? (double)(cpu_us() - cpu0) / (double)n : 0.0;
 	qsort(lat, n, sizeof *lat, cmp_i64);
 	double rps = (double)n / elapsed;
 	printf("sqlite_insert: %zu rows in %.2f s (one per transaction, WAL, synchronous=FULL): %.0f rows/s\n", n,
 	       elapsed, rps);
 	printf("  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", pct_ms(lat, n, 50), pct_ms(lat, n, 90),
 	       pct_ms(lat, n, 99), n ? (double)lat[n - 1] / 1000.0 : 0.0);
-	printf("RESULT rows=%zu seconds=%.2f rows_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n", n,
-	       elapsed, rps, pct_ms(lat, n, 50), pct_ms(lat, n, 90), pct_ms(lat, n, 99),
-	       n ? (double)lat[n - 1] / 1000.0 : 0.0);
+	printf("  CPU per row: %.1f us (user + system)\n", cpu_per_row);
+	printf("RESULT rows=%zu seconds=%.2f rows_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+	       "cpu_us_per_row=%.1f\n",
+	       n, elapsed, rps, pct_ms(lat, n, 50), pct_ms(lat, n, 90), pct_ms(lat, n, 99),
+	       n ? (double)lat[n - 1] / 1000.0 : 0.0, cpu_per_row);
 	free(lat);
 	sqlite3_finalize(begin);
 	sqlite3_finalize(ins);

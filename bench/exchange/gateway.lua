@@ -35,7 +35,7 @@ end
 function request()
   i = i + 1
   if i > #paths then
-    exhausted = exhausted + 1
+    if not is_direct then exhausted = exhausted + 1 end
     i = 1
   end
   if is_direct then

@@ -46,7 +46,10 @@
  *   403 exchange.access_denied     the client has no access right to the service
  *   400 exchange.purpose_required  personal-data service without X-Road-Purpose
  *   400 exchange.bad_subject       X-Road-Subject is not a 12-digit CCCD
- *   413 exchange.too_large         body over the gateway limit
+ *   400 exchange.bad_purpose       X-Road-Purpose is not (percent-encoded) UTF-8 or too long
+ *   400 exchange.bad_path          a "." or ".." segment in the path after the service
+ *   503 exchange.busy              the replay cache is full within the current 30 s
+ *   413 exchange.too_large         body over the gateway limit (max_upload)
  *   502 exchange.backend_unavailable  the backend refused or dropped the connection
  *   502 exchange.response_too_large   the backend's answer exceeded exchange_max_response
  *   504 exchange.backend_timeout      the backend did not answer in time

@@ -84,8 +84,9 @@ int xlog_append(struct app *app, const struct xlog_rec *rec, struct err *e);
 int xlog_start(struct exchange_state *st, struct err *e);
 void xlog_stop(struct exchange_state *st);
 
-/* Writer counters for /metrics: transactions committed, records written. */
-void xlog_counters(struct app *app, uint64_t *commits, uint64_t *records);
+/* Writer counters for /metrics: transactions committed, records written,
+ * microseconds spent in those commits (store_write, fsync included). */
+void xlog_counters(struct app *app, uint64_t *commits, uint64_t *records, uint64_t *commit_us);
 
 /* ---- statistics (monitor.c) ---- */
 void xstats_init(struct exchange_state *st);

@@ -530,6 +530,9 @@ static size_t fwd_header(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* The thread's handle. Options that never change are set once; forward()
+ * sets every per-call option on every call, so no reset is needed (a reset
+ * costs more than the call's own options). */
 static CURL *thread_curl(void)
 {
 	pthread_once(&curl_once, curl_init_once);
@@ -538,9 +541,12 @@ static CURL *thread_curl(void)
 		h = curl_easy_init();
 		if (!h)
 			abort();
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwd_write);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, fwd_header);
+		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 		pthread_setspecific(curl_key, h);
-	} else {
-		curl_easy_reset(h); /* keeps the live connections */
 	}
 	return h;
 }
@@ -550,20 +556,17 @@ static void forward(struct fwd *f)
 	CURL *h = thread_curl();
 	buf_reset(f->out);
 	curl_easy_setopt(h, CURLOPT_URL, f->url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, f->connect_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, f->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwd_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, fwd_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, f);
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_resp);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+	curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
 	if (strcmp(f->method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(f->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else {
 		/* by pointer: the body is not copied */
@@ -637,6 +640,20 @@ struct gw {
 	int64_t t0_us, at_us;
 };
 
+/* No "." or ".." segment: libcurl would resolve them and leave the service's
+ * base path (a client could reach the backend host's other paths). */
+static bool path_safe(const char *rest)
+{
+	for (const char *p = rest; p && *p;) {
+		const char *end = strchr(p, '/');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p = end ? end + 1 : NULL;
+	}
+	return true;
+}
+
 static void gw_refuse(struct gw *g, int status, int err, const char *code, const char *msg)
 {
 	g->status = status;
@@ -685,6 +702,11 @@ static void gw_forward(struct gw *g)
 	}
 	if (g->subject && !text_digits(g->subject, 12)) {
 		gw_refuse(g, 400, ERR_INVALID, "exchange.bad_subject", "X-Road-Subject must be a 12-digit CCCD");
+		return;
+	}
+	if (!path_safe(g->rest)) {
+		gw_refuse(g, 400, ERR_BAD_REQUEST, "exchange.bad_path",
+			  "the path after the service must not contain '.' or '..' segments");
 		return;
 	}
 	struct buf url = BUF_INIT;
@@ -780,8 +802,9 @@ static int gw_finish(struct gw *g, struct err *e)
 	rec.error = g->error;
 	rec.duration_us = time_mono_us() - g->t0_us;
 	int rc = xlog_append(g->app, &rec, e);
-	xstats_record(exchange_state(g->app), g->service, g->client, g->service_known, g->client_known, g->status,
-		      g->error != NULL || rc < 0, rec.duration_us);
+	/* the metrics' latency includes the record's commit; the record's own cannot */
+	xstats_record(exchange_state(g->app), g->service, g->client, g->service_known, g->client_known,
+		      rc < 0 ? 503 : g->status, g->error != NULL || rc < 0, time_mono_us() - g->t0_us);
 	return rc;
 }
 

@@ -176,15 +176,18 @@ void exchange_metrics_write(struct app *app, struct buf *out)
 	write_family(out, s, false);
 	write_family(out, s, true);
 	pthread_mutex_unlock(&s->mu);
-	uint64_t commits, records;
-	xlog_counters(app, &commits, &records);
+	uint64_t commits, records, commit_us;
+	xlog_counters(app, &commits, &records, &commit_us);
 	buf_printf(out,
 		   "# HELP tinhso_exchange_log_commits_total Message-log transactions committed by the writer.\n"
 		   "# TYPE tinhso_exchange_log_commits_total counter\ntinhso_exchange_log_commits_total %llu\n"
 		   "# HELP tinhso_exchange_log_records_total Message-log records written by the writer "
 		   "(records / commits = mean group size).\n"
-		   "# TYPE tinhso_exchange_log_records_total counter\ntinhso_exchange_log_records_total %llu\n",
-		   (unsigned long long)commits, (unsigned long long)records);
+		   "# TYPE tinhso_exchange_log_records_total counter\ntinhso_exchange_log_records_total %llu\n"
+		   "# HELP tinhso_exchange_log_commit_seconds_total Time spent committing message-log groups "
+		   "(durable writes included).\n"
+		   "# TYPE tinhso_exchange_log_commit_seconds_total counter\ntinhso_exchange_log_commit_seconds_total %.6f\n",
+		   (unsigned long long)commits, (unsigned long long)records, (double)commit_us / 1e6);
 	int64_t depth = async_queue_depth(app);
 	if (depth >= 0)
 		buf_printf(out,

@@ -25,14 +25,19 @@
 
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/* 12 hex digits of unix milliseconds, then 80 random bits: unique, not
+ * guessable, and in time order (the log's id index grows at one end). */
 void xlog_new_id(char out[33])
 {
-	unsigned char b[16];
+	unsigned char b[10];
 	crypto_random(b, sizeof b);
 	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
+	uint64_t ms = (uint64_t)(time_now_us() / 1000);
+	for (int i = 11; i >= 0; i--, ms >>= 4)
+		out[i] = hex[ms & 15];
+	for (int i = 0; i < 10; i++) {
+		out[12 + 2 * i] = hex[b[i] >> 4];
+		out[12 + 2 * i + 1] = hex[b[i] & 15];
 	}
 	out[32] = 0;
 }
@@ -87,7 +92,7 @@ struct msglog_writer {
 	pthread_mutex_t mu;
 	struct pend *head, *tail;
 	bool committing;
-	uint64_t commits, records;
+	uint64_t commits, records, commit_us;
 };
 
 struct batch {
@@ -223,8 +228,11 @@ int xlog_append(struct app *app, const struct xlog_rec *rec, struct err *e)
 		pthread_mutex_unlock(&w->mu);
 		struct batch b = {app, list};
 		struct err be = {0};
+		int64_t t0 = time_mono_us();
 		int rc = store_write(app->db, batch_fn, &b, &be);
+		int64_t took = time_mono_us() - t0;
 		pthread_mutex_lock(&w->mu);
+		w->commit_us += (uint64_t)took;
 		uint64_t n = 0;
 		for (struct pend *q = list, *next; q; q = next, n++) {
 			next = q->next;
@@ -250,15 +258,16 @@ int xlog_append(struct app *app, const struct xlog_rec *rec, struct err *e)
 	return 0;
 }
 
-void xlog_counters(struct app *app, uint64_t *commits, uint64_t *records)
+void xlog_counters(struct app *app, uint64_t *commits, uint64_t *records, uint64_t *commit_us)
 {
 	struct exchange_state *st = exchange_state(app);
 	struct msglog_writer *w = __atomic_load_n(&st->log, __ATOMIC_ACQUIRE);
-	*commits = *records = 0;
+	*commits = *records = *commit_us = 0;
 	if (w) {
 		pthread_mutex_lock(&w->mu);
 		*commits = w->commits;
 		*records = w->records;
+		*commit_us = w->commit_us;
 		pthread_mutex_unlock(&w->mu);
 	}
 }

@@ -86,7 +86,7 @@ static int h_start(struct req *r)
 	jset_s(p.d, "procedure_href", arena_printf(r->a, "/thu-tuc/%s", x.code));
 	jset_s(p.d, "action", arena_printf(r->a, "/thu-tuc/%s/nop", x.code));
 	jset_b(p.d, "online", x.online != PROC_ONLINE_NONE);
-	jset_s(p.d, "days", web_tf(&p, "procedure.days", "n", arena_printf(r->a, "%d", x.processing_days), NULL));
+	jset_s(p.d, "days", web_tf(&p, x.processing_days == 1 ? "procedure.days_one" : "procedure.days", "n", arena_printf(r->a, "%d", x.processing_days), NULL));
 	int64_t fees = procedure_fee_total(&x);
 	jset_s(p.d, "fee", fees > 0 ? web_money(&p, fees) : web_t(&p, "procedure.no_fee"));
 	json_t *docs = json_array();
@@ -563,7 +563,8 @@ static int check_page(struct web_page *p, struct flow *f, int status)
 				jset_s(row, "value", "");
 			jset_b(row, "missing", !have && !d->ecopy_source);
 			jset_b(row, "optional", !d->required);
-			jset_s(row, "href", arena_printf(a, "%s/giay-to?then=check#doc%d", f->base, i));
+			jset_b(row, "document", true);
+			jset_so(row, "href", have || !d->ecopy_source ? arena_printf(a, "%s/giay-to?then=check#doc%d", f->base, i) : NULL);
 			jset_s(row, "change_label", label);
 			json_array_append_new(rows, row);
 		}

@@ -118,7 +118,7 @@ static int h_worklist(struct req *r)
 			ti = i;
 	if (ti < 0)
 		ti = who->role == ROLE_LEADER ? 3 : 0;
-	if (tabs[ti].leader_step && who->role != ROLE_LEADER && tabkey && strcmp(tabkey, "approve") != 0)
+	if (tabs[ti].leader_step && who->role != ROLE_LEADER)
 		ti = 0;
 	int64_t page = 1;
 	if (req_query_int(r, "page", 1, 100000, &page, NULL) < 0) {
@@ -291,7 +291,8 @@ static int office_dossier(struct web_page *p, const char *code, int status, cons
 		for (int i = 0; i < x.nfields; i++) {
 			json_t *av = json_object();
 			jset_s(av, "label", web_pick(p, x.fields[i].label, x.fields[i].label_en));
-			jset_s(av, "value", form_display_value(p, &x.fields[i], json_object_get(form, x.fields[i].name)));
+			const char *v = form_display_value(p, &x.fields[i], json_object_get(form, x.fields[i].name));
+			jset_s(av, "value", *v ? v : "—");
 			json_array_append_new(answers, av);
 		}
 	if (form)
@@ -671,6 +672,8 @@ static int h_intake_post(struct req *r)
 	const char *vals[5];
 	for (int i = 0; i < 5; i++) {
 		vals[i] = web_in(&p, arena_printf(a, "applicant.%s", applicant_fields[i]));
+		if (i == 1 || i == 2)
+			vals[i] = web_compact(&p, vals[i], i == 2); /* identity number, phone */
 		if (!*vals[i])
 			vals[i] = NULL;
 	}

@@ -79,7 +79,7 @@ static json_t *proc_item(struct web_page *p, const struct procedure *x)
 	jset_s(o, "field", web_pick(p, x->field, x->field_en));
 	jset_s(o, "levels", levels_text(p, x->levels, x->nlevels));
 	jset(o, "online", online_tag(p, x->online));
-	jset_s(o, "days", web_tf(p, "procedure.days", "n", arena_printf(p->r->a, "%d", x->processing_days), NULL));
+	jset_s(o, "days", web_tf(p, x->processing_days == 1 ? "procedure.days_one" : "procedure.days", "n", arena_printf(p->r->a, "%d", x->processing_days), NULL));
 	jset_s(o, "fee", fee_text(p, x->fee_min, x->fee_max));
 	jset_s(o, "agency", handled_by_text(p, x->handled_by));
 	return o;
@@ -316,7 +316,7 @@ static void procedure_data(struct web_page *p, const struct procedure *x, json_t
 	jset(o, "online", online_tag(p, x->online));
 	jset_s(o, "online_text", web_t(p, arena_printf(a, "online_long.%s", online_key(x->online))));
 	jset_b(o, "can_apply_online", x->online != PROC_ONLINE_NONE);
-	jset_s(o, "days", web_tf(p, "procedure.days", "n", arena_printf(a, "%d", x->processing_days), NULL));
+	jset_s(o, "days", web_tf(p, x->processing_days == 1 ? "procedure.days_one" : "procedure.days", "n", arena_printf(a, "%d", x->processing_days), NULL));
 	jset_s(o, "apply_href", arena_printf(a, "/thu-tuc/%s/nop", x->code));
 	if (x->note || x->note_en)
 		jset_s(o, "note", web_pick(p, x->note, x->note_en));
@@ -349,8 +349,7 @@ static void procedure_data(struct web_page *p, const struct procedure *x, json_t
 		jset_s(f, "types", web_tf(p, "procedure.file_types", "types", buf_cstr(&t), "mb",
 					  arena_printf(a, "%d", d->max_mb), NULL));
 		buf_free(&t);
-		if (d->ecopy_source)
-			jset_s(f, "ecopy", web_t(p, arena_printf(a, "ecopy.%s", d->ecopy_source)));
+		jset_so(f, "ecopy", d->ecopy_source ? web_t(p, arena_printf(a, "ecopy.%s", d->ecopy_source)) : NULL);
 		json_array_append_new(docs, f);
 	}
 	jset(o, "documents", docs);
@@ -439,6 +438,11 @@ static int h_login(struct req *r)
 	bool totp = (t && strcmp(t, "1") == 0) || (next && strncmp(next, "/quan-tri", 9) == 0);
 	if (p.c.who && local_next(next))
 		return web_redirect(&p, next);
+	if (p.c.who) {
+		/* already signed in: where this person works */
+		struct user u = {.role = p.c.who->role};
+		return web_redirect(&p, home_of(&u));
+	}
 	return login_form(&p, 200, "", next, totp);
 }
 
@@ -545,14 +549,9 @@ static int h_register_post(struct req *r)
 	const char *confirm = p.r->form_body ? req_form(r, "password_confirm") : NULL;
 	if (web_check_input(&p))
 		return register_form(&p, 400, next);
-	/* a CCCD typed with spaces is still the same number */
-	char *idn = arena_strdup(r->a, u.id_number);
-	size_t k = 0;
-	for (size_t i = 0; idn[i]; i++)
-		if (idn[i] != ' ' && idn[i] != '.')
-			idn[k++] = idn[i];
-	idn[k] = 0;
-	u.id_number = idn;
+	/* numbers typed with spaces or dots are still the same numbers */
+	u.id_number = web_compact(&p, u.id_number, false);
+	u.phone = web_compact(&p, u.phone, true);
 	if (!*u.email)
 		u.email = NULL;
 	if (!*u.phone)
@@ -656,8 +655,6 @@ static int h_lookup(struct req *r)
 					json_t *pub = json_loads(b.ptr, 0, NULL);
 					buf_free(&b);
 					json_t *res = view_dossier(&p, &d, NULL);
-					jset_s(res, "applicant_name",
-					       json_string_value(json_object_get(pub, "applicant")));
 					jset_s(res, "applicant_name", json_is_string(json_object_get(pub, "applicant"))
 									   ? json_string_value(json_object_get(pub, "applicant"))
 									   : "");

@@ -508,6 +508,17 @@ const char *web_in_text(struct web_page *p, const char *name, bool multiline)
 
 const char *web_in(struct web_page *p, const char *name) { return web_in_text(p, name, false); }
 
+const char *web_compact(struct web_page *p, const char *s, bool dashes)
+{
+	char *out = arena_strdup(p->r->a, s ? s : "");
+	size_t k = 0;
+	for (size_t i = 0; out[i]; i++)
+		if (out[i] != ' ' && out[i] != '.' && !(dashes && out[i] == '-'))
+			out[k++] = out[i];
+	out[k] = 0;
+	return out;
+}
+
 void web_err(struct web_page *p, const char *id, const char *text)
 {
 	if (json_object_get(p->field_errors, id))
@@ -953,10 +964,8 @@ int web_render(struct web_page *p, int status, const char *tpl, const char *titl
 	if (p->answered)
 		return 0;
 	layout_data(p, p->d);
-	if (title) {
-		const char *t = strchr(title, ' ') || !strchr(title, '.') ? title : web_t(p, title);
-		jset_s(p->d, "title", t);
-	}
+	if (title)
+		jset_s(p->d, "title", web_t(p, title));
 	json_t *tv = json_object_get(p->d, "title");
 	const char *title_s = json_is_string(tv) ? json_string_value(tv) : "";
 	json_t *site = json_object_get(p->d, "site");
@@ -964,13 +973,24 @@ int web_render(struct web_page *p, int status, const char *tpl, const char *titl
 	jset_s(p->d, "head_title",
 	       arena_printf(r->a, "%s%s%s – %s", json_array_size(p->errors) ? web_t(p, "errors.title_prefix") : "",
 			    json_array_size(p->errors) ? " " : "", title_s, site_name ? site_name : ""));
-	if (!json_object_get(p->d, "section_" "set"))
-		jset_b(p->d, arena_printf(r->a, "section_%s", p->section), true);
+	jset_b(p->d, arena_printf(r->a, "section_%s", p->section), true);
 	struct buf content = BUF_INIT;
 	struct err e = {0};
 	int rc = mustache_set_render(W.tpl, tpl, p->d, &content, &e);
 	if (rc == 0) {
-		jset(p->d, "content", json_stringn_nocheck(content.ptr ? content.ptr : "", content.len));
+		/* a page's back link (its first line when it has one) goes above the
+		 * error summary, where the layout puts it: first in the focus order */
+		const char *c = content.ptr ? content.ptr : "";
+		size_t skip = strspn(c, " \t\r\n");
+		const char *eol = strchr(c + skip, '\n');
+		size_t n = eol ? (size_t)(eol - (c + skip)) : strlen(c + skip);
+		if (strncmp(c + skip, "<a ", 3) == 0 && memmem(c + skip, n, "class=\"back-link\"", 17)) {
+			jset(p->d, "back_html", json_stringn_nocheck(c + skip, n));
+			skip += n;
+		} else {
+			skip = 0;
+		}
+		jset(p->d, "content", json_stringn_nocheck(c + skip, content.len - skip));
 		buf_reset(&content);
 		rc = mustache_set_render(W.tpl, "layout", p->d, &content, &e);
 	}
@@ -1117,10 +1137,12 @@ static int h_lang(struct req *r)
 	return web_redirect(&p, local_path(next) ? next : "/");
 }
 
+/* Paths for people: not the JSON API, not the exchange gateway (/x/), not the operations endpoints. */
 static bool page_path(const char *path)
 {
-	return strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0 && strcmp(path, "/livez") != 0 &&
-	       strcmp(path, "/readyz") != 0 && strcmp(path, "/metrics") != 0;
+	return strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0 && strncmp(path, "/x/", 3) != 0 &&
+	       strcmp(path, "/x") != 0 && strcmp(path, "/livez") != 0 && strcmp(path, "/readyz") != 0 &&
+	       strcmp(path, "/metrics") != 0;
 }
 
 int web_fallback(struct req *r)

@@ -86,9 +86,9 @@ bool web_error_hook(struct req *r);
  * the handler may go on, false when the answer is already made. */
 bool web_begin(struct req *r, struct web_page *p, unsigned need);
 /* Renders template tpl (web/templates/<tpl>.mustache) inside the layout with
- * p->d, the catalogs, the user, the error summary; title is a catalog key or
- * text (NULL: the template's "title" data). Returns 0. */
-int web_render(struct web_page *p, int status, const char *tpl, const char *title);
+ * p->d, the catalogs, the user, the error summary; title_key is the catalog
+ * key of the page's title (NULL: the handler set p->d "title"). Returns 0. */
+int web_render(struct web_page *p, int status, const char *tpl, const char *title_key);
 /* 303 See Other to a local path. Returns 0. */
 int web_redirect(struct web_page *p, const char *location);
 /* An error page for a domain error code (r->err holds the detail): 404, 403,
@@ -119,6 +119,9 @@ const char *web_pick(const struct web_page *p, const char *vi, const char *en);
  * become spaces. In the request arena. */
 const char *web_in(struct web_page *p, const char *name);
 const char *web_in_text(struct web_page *p, const char *name, bool multiline);
+/* s without the separators people type inside numbers (spaces, dots, dashes
+ * when dashes is true): "0912 345 678" -> "0912345678". In the request arena. */
+const char *web_compact(struct web_page *p, const char *s, bool dashes);
 /* Adds an error: to the summary (linking to #id) and beside field id. */
 void web_err(struct web_page *p, const char *id, const char *text);
 /* The message beside field id, or NULL. */

@@ -155,17 +155,35 @@ static const char *parent_level(struct web_page *p, const char *level)
 	return p->c.app->levels[idx - 1];
 }
 
-static json_t *option(struct web_page *p, const struct agency *g, const char *selected)
+/* "Ủy ban nhân dân phường X" -> "phường X": the unit, as an address names it. */
+static const char *unit_name(const char *name)
+{
+	static const char vi[] = "Ủy ban nhân dân ", en[] = "People's Committee of ";
+	if (name && strncmp(name, vi, sizeof vi - 1) == 0)
+		return name + sizeof vi - 1;
+	if (name && strncmp(name, en, sizeof en - 1) == 0)
+		return name + sizeof en - 1;
+	return name ? name : "";
+}
+
+static json_t *option_as(struct web_page *p, const struct agency *g, const char *selected, bool unit)
 {
 	json_t *o = json_object();
 	jset_s(o, "value", g->code);
-	jset_s(o, "label", web_pick(p, g->name, g->name_en));
+	const char *name = web_pick(p, g->name, g->name_en);
+	jset_s(o, "label", unit ? unit_name(name) : name);
 	jset_b(o, "selected", selected && strcmp(selected, g->code) == 0);
 	return o;
 }
 
+static json_t *option(struct web_page *p, const struct agency *g, const char *selected)
+{
+	return option_as(p, g, selected, false);
+}
+
 /* Groups agencies by parent, in the parent list's order (ordered by path). */
-static json_t *grouped(struct web_page *p, struct agency *items, int n, const char *level, const char *selected)
+static json_t *grouped(struct web_page *p, struct agency *items, int n, const char *level, const char *selected,
+		       bool unit)
 {
 	json_t *groups = json_array();
 	struct agency *parents = NULL;
@@ -177,13 +195,14 @@ static json_t *grouped(struct web_page *p, struct agency *items, int n, const ch
 		json_t *opts = json_array();
 		for (int i = 0; i < n; i++)
 			if (items[i].parent && strcmp(items[i].parent, parents[k].code) == 0)
-				json_array_append_new(opts, option(p, &items[i], selected));
+				json_array_append_new(opts, option_as(p, &items[i], selected, unit));
 		if (!json_array_size(opts)) {
 			json_decref(opts);
 			continue;
 		}
 		json_t *g = json_object();
-		jset_s(g, "label", web_pick(p, parents[k].name, parents[k].name_en));
+		const char *pname = web_pick(p, parents[k].name, parents[k].name_en);
+		jset_s(g, "label", unit ? unit_name(pname) : pname);
 		jset(g, "options", opts);
 		json_array_append_new(groups, g);
 	}
@@ -194,7 +213,7 @@ static json_t *grouped(struct web_page *p, struct agency *items, int n, const ch
 		for (int k = 0; k < np && !placed; k++)
 			placed = items[i].parent && strcmp(items[i].parent, parents[k].code) == 0;
 		if (!placed)
-			json_array_append_new(rest, option(p, &items[i], selected));
+			json_array_append_new(rest, option_as(p, &items[i], selected, unit));
 	}
 	if (json_array_size(rest)) {
 		json_t *g = json_object();
@@ -212,7 +231,7 @@ json_t *view_commune_groups(struct web_page *p, const char *selected)
 	struct agency *items = NULL;
 	int n = 0;
 	list_level(p, "commune", &items, &n);
-	return grouped(p, items, n, "commune", selected);
+	return grouped(p, items, n, "commune", selected, true);
 }
 
 json_t *view_receiving_agencies(struct web_page *p, const struct procedure *proc, const char *selected)
@@ -241,7 +260,7 @@ json_t *view_receiving_agencies(struct web_page *p, const struct procedure *proc
 	jset_b(o, "grouped", group);
 	jset_i(o, "count", k);
 	if (group) {
-		jset(o, "groups", grouped(p, keep, k, level, selected));
+		jset(o, "groups", grouped(p, keep, k, level, selected, false));
 	} else {
 		json_t *opts = json_array();
 		for (int i = 0; i < k; i++) {
@@ -368,6 +387,16 @@ json_t *form_build(const struct procedure *proc, json_t *answers)
 			const char *v = ans(answers, key_of(&a, f, NULL));
 			if (!*v)
 				continue;
+			if (f->type == PF_PHONE || f->type == PF_CCCD) {
+				/* "0912 345 678", "030.095.001.234": the digits are what counts */
+				char *c = arena_strdup(&a, v);
+				size_t k = 0;
+				for (size_t j = 0; c[j]; j++)
+					if (c[j] != ' ' && c[j] != '.' && (f->type == PF_CCCD || c[j] != '-'))
+						c[k++] = c[j];
+				c[k] = 0;
+				v = c;
+			}
 			jset(form, f->name, f->type == PF_NUMBER ? number_of(v) : web_jstr(v));
 		}
 	}
@@ -469,7 +498,7 @@ static json_t *view_options(struct web_page *p, const struct proc_field *f, cons
 		json_t *o = json_object();
 		jset_s(o, "value", f->options[k]);
 		jset_s(o, "label", f->options[k]);
-		jset_b(o, "selected", strcmp(value, f->options[k]) == 0);
+		jset_b(o, "selected", strcmp(value, f->options[k]) == 0 || (f->noptions == 1 && !*value));
 		jset_s(o, "id", arena_printf(p->r->a, "f-%s-%d", f->name, k));
 		json_array_append_new(a, o);
 	}
@@ -552,10 +581,10 @@ static const char *commune_text(struct web_page *p, const char *code)
 	struct err e = {0};
 	if (!code || !*code || agency_get(&p->c, code, &g, &e) < 0)
 		return code ? code : "";
-	const char *name = web_pick(p, g.name, g.name_en);
+	const char *name = unit_name(web_pick(p, g.name, g.name_en));
 	struct agency parent;
 	if (g.parent && agency_get(&p->c, g.parent, &parent, &e) == 0)
-		return arena_printf(p->r->a, "%s, %s", name, web_pick(p, parent.name, parent.name_en));
+		return arena_printf(p->r->a, "%s, %s", name, unit_name(web_pick(p, parent.name, parent.name_en)));
 	return name;
 }
 

@@ -32,7 +32,8 @@ after(async () => {
 });
 
 async function submitForm(page, selector) {
-  await Promise.all([page.waitForLoadState('load'), page.click(selector)]);
+  await page.click(selector);
+  await page.waitForLoadState('load');
 }
 
 async function continueButton(page) {

@@ -413,6 +413,10 @@ def test_refusals_are_gateway_errors_and_nothing_is_forwarded(lgsp):
     gateway_error(c.request(s, "PUT", base + "/records/x", purpose="p"), 405, "exchange.method_not_allowed")
     # malformed nonce
     gateway_error(c.request(s, "GET", base + "/public/a", nonce="short"), 401, "exchange.unsigned")
+    # no way out of the service's base path on the backend's host
+    h, _ = c.sign_headers("GET", base + "/public/../../admin")
+    r = requests.get(s.url(base + "/public/%2e%2e/%2e%2e/admin"), headers=h, timeout=10)
+    gateway_error(r, 400, "exchange.bad_path")
     forwarded_expected = forwarded + 1  # the rfc3339 call
     assert len(be.hits) == forwarded_expected, be.hits[before:]
     # every refusal is in the message log
