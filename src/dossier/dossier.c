@@ -1020,6 +1020,73 @@ int dossier_submit(const struct ctx *c, const struct dossier_new *in, struct dos
 
 /* ---- actions ---- */
 
+/* The one rule of who may do what when: NULL when c->who may take action a on
+ * d now, else why not. act_fn enforces it; dossier_actions_allowed shows it. */
+static const char *action_refusal(const struct ctx *c, const struct dossier *d, const struct procedure *p, bool staff,
+				  enum proc_action a)
+{
+	const struct principal *who = c->who;
+	const struct proc_step *st = d->step >= 0 && d->step < p->nsteps ? &p->steps[d->step] : NULL;
+	const int from = d->status;
+	const bool working = from == DS_RECEIVED || from == DS_PROCESSING;
+	const bool waiting = from == DS_SUPPLEMENT_REQUESTED || from == DS_PAYMENT_REQUESTED;
+	bool in_step = st && (st->actions & (1u << a));
+	bool applicant = who->role == ROLE_CITIZEN && d->applicant_user_id == who->user_id;
+	bool applicant_action = a == PA_SUPPLEMENT || a == PA_WITHDRAW;
+	if (applicant_action && !applicant)
+		return "only the applicant may do this";
+	if (!applicant_action && !staff)
+		return who->role == ROLE_CITIZEN || who->role == ROLE_ADMIN
+			       ? "only officials of the agency processing it may do this"
+			       : "the dossier is being processed by another agency";
+	bool step_gated = a == PA_RECEIVE || a == PA_REFUSE || a == PA_FORWARD || a == PA_APPROVE || a == PA_REJECT ||
+			  a == PA_ISSUE_RESULT || a == PA_RETURN_RESULT ||
+			  (a == PA_REQUEST_SUPPLEMENT && from == DS_SUBMITTED);
+	if (step_gated && !in_step)
+		return arena_printf(c->a, "the current step '%s' does not allow it", st ? st->name : "(none)");
+	if ((a == PA_APPROVE || a == PA_REJECT) && who->role != ROLE_LEADER)
+		return "only a leader may approve or reject";
+	if (st && st->role == ROLE_LEADER && step_gated && who->role != ROLE_LEADER)
+		return "this step is a leader's";
+	switch (a) {
+	case PA_RECEIVE: return from == DS_SUBMITTED ? NULL : "only a newly submitted dossier can be received";
+	case PA_REFUSE: return from == DS_SUBMITTED ? NULL : "only a dossier not yet received can be refused";
+	case PA_REQUEST_SUPPLEMENT:
+		return from == DS_SUBMITTED || working ? NULL : "a supplement is asked while receiving or processing";
+	case PA_SUPPLEMENT: return from == DS_SUPPLEMENT_REQUESTED ? NULL : "no supplement was asked for";
+	case PA_FORWARD:
+		if (!working)
+			return "only a dossier being processed can be forwarded";
+		return d->step + 1 < p->nsteps ? NULL : "this is the last step of the workflow";
+	case PA_REQUEST_PAYMENT:
+		if (!working)
+			return "payment is asked while processing";
+		return in_step || p->nfees > 0 ? NULL : "this procedure has no fees and the step does not ask for payment";
+	case PA_APPROVE: return working ? NULL : "only a dossier being processed can be approved";
+	case PA_REJECT: return working ? NULL : "only a dossier being processed can be rejected";
+	case PA_ISSUE_RESULT: {
+		if (!working)
+			return "a result is issued while processing";
+		bool has_approve = false;
+		for (int k = 0; k < p->nsteps; k++)
+			if (p->steps[k].actions & (1u << PA_APPROVE))
+				has_approve = true;
+		if (has_approve && (!d->outcome || strcmp(d->outcome, "approved") != 0))
+			return "a leader must approve before the result is issued";
+		return NULL;
+	}
+	case PA_RETURN_RESULT:
+		return from == DS_RESOLVED ? NULL : "the result must be issued (or the rejection decided) first";
+	case PA_WITHDRAW:
+		return from == DS_SUBMITTED || working || waiting ? NULL : "a finished dossier cannot be withdrawn";
+	case PA_STOP:
+		return from == DS_WITHDRAWAL_REQUESTED || working || waiting ? NULL
+									       : "only a dossier in progress can be stopped";
+	case PA_EXTEND: return working ? NULL : "only a dossier being processed can be extended";
+	default: return "unknown action";
+	}
+}
+
 struct act_ctx {
 	const struct ctx *c;
 	const char *code;
@@ -1139,7 +1206,6 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 			       "dossier %s was changed by someone else (version %d, you had %d); reload it", d->code,
 			       d->version, act->expected_version);
 
-	bool applicant = who->role == ROLE_CITIZEN && d->applicant_user_id == who->user_id;
 	bool staff = false;
 	if (who->role == ROLE_OFFICIAL || who->role == ROLE_LEADER) {
 		struct agency_row cur;
@@ -1148,8 +1214,6 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 			return rc;
 		staff = rc == 1 && identity_in_scope(who, cur.path);
 	}
-	const struct proc_step *st = d->step >= 0 && d->step < p->nsteps ? &p->steps[d->step] : NULL;
-	bool in_step = st && (st->actions & (1u << a));
 	const int from = d->status;
 	const int old_version = d->version;
 	const int64_t now = time_now_us();
@@ -1158,25 +1222,9 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 	enum notify_event ev = NE_COUNT;
 	int64_t amount = 0;
 	const char *why = act->reason ? act->reason : act->note;
-
-	bool applicant_action = a == PA_SUPPLEMENT || a == PA_WITHDRAW;
-	if (applicant_action && !applicant)
-		return invalid(e, a, d, "only the applicant may do this");
-	if (!applicant_action && !staff)
-		return invalid(e, a, d,
-			       who->role == ROLE_CITIZEN || who->role == ROLE_ADMIN
-				       ? "only officials of the agency processing it may do this"
-				       : "the dossier is being processed by another agency");
-	bool step_gated = a == PA_RECEIVE || a == PA_REFUSE || a == PA_FORWARD || a == PA_APPROVE || a == PA_REJECT ||
-			  a == PA_ISSUE_RESULT || a == PA_RETURN_RESULT ||
-			  (a == PA_REQUEST_SUPPLEMENT && from == DS_SUBMITTED);
-	if (step_gated && !in_step)
-		return invalid(e, a, d, arena_printf(c->a, "the current step '%s' does not allow it",
-						     st ? st->name : "(none)"));
-	if ((a == PA_APPROVE || a == PA_REJECT) && who->role != ROLE_LEADER)
-		return invalid(e, a, d, "only a leader may approve or reject");
-	if (st && st->role == ROLE_LEADER && step_gated && who->role != ROLE_LEADER)
-		return invalid(e, a, d, "this step is a leader's");
+	const char *refusal = action_refusal(c, d, p, staff, a);
+	if (refusal)
+		return invalid(e, a, d, refusal);
 	bool needs_reason = a == PA_REFUSE || a == PA_REJECT || a == PA_REQUEST_SUPPLEMENT || a == PA_EXTEND ||
 			    (a == PA_STOP && from != DS_WITHDRAWAL_REQUESTED);
 	if (needs_reason && (!why || !*why)) {
@@ -1186,8 +1234,6 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 
 	switch (a) {
 	case PA_RECEIVE:
-		if (from != DS_SUBMITTED)
-			return invalid(e, a, d, "only a newly submitted dossier can be received");
 		d->status = DS_RECEIVED;
 		d->received_at = now;
 		if ((rc = calendar_due(x->cal, now, p->processing_days, &d->due_at, e)) < 0 ||
@@ -1197,22 +1243,16 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 		ev = NE_RECEIVED;
 		break;
 	case PA_REFUSE:
-		if (from != DS_SUBMITTED)
-			return invalid(e, a, d, "only a dossier not yet received can be refused");
 		d->status = DS_REFUSED;
 		ev = NE_REFUSED;
 		break;
 	case PA_REQUEST_SUPPLEMENT:
-		if (from != DS_SUBMITTED && from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "a supplement is asked while receiving or processing");
 		d->resume_status = from;
 		d->status = DS_SUPPLEMENT_REQUESTED;
 		pause_clock(x->cal, d, now, e);
 		ev = NE_SUPPLEMENT_REQUESTED;
 		break;
 	case PA_SUPPLEMENT:
-		if (from != DS_SUPPLEMENT_REQUESTED)
-			return invalid(e, a, d, "no supplement was asked for");
 		d->status = d->resume_status ? d->resume_status : DS_PROCESSING;
 		d->resume_status = 0;
 		if ((rc = resume_clock(x->cal, d, now, e)) < 0)
@@ -1220,19 +1260,11 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 		reset_notified = true;
 		break;
 	case PA_FORWARD:
-		if (from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "only a dossier being processed can be forwarded");
-		if (d->step + 1 >= p->nsteps)
-			return invalid(e, a, d, "this is the last step of the workflow");
 		d->status = DS_PROCESSING;
 		if ((rc = enter_step(tx, c, p, x->cal, d, d->step + 1, act->to_agency, now, e)) < 0)
 			return rc;
 		break;
 	case PA_REQUEST_PAYMENT:
-		if (from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "payment is asked while processing");
-		if (!in_step && procedure_fee_total(p) == 0)
-			return invalid(e, a, d, "this procedure has no fees and the step does not ask for payment");
 		/* the fee lines of a procedure are often alternative cases: only a single line is a default */
 		amount = act->amount;
 		if (!amount && p->nfees == 1)
@@ -1260,16 +1292,12 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 		ev = NE_PAYMENT_REQUESTED;
 		break;
 	case PA_APPROVE:
-		if (from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "only a dossier being processed can be approved");
 		d->outcome = "approved";
 		d->status = DS_PROCESSING;
 		if (d->step + 1 < p->nsteps && (rc = enter_step(tx, c, p, x->cal, d, d->step + 1, act->to_agency, now, e)) < 0)
 			return rc;
 		break;
 	case PA_REJECT:
-		if (from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "only a dossier being processed can be rejected");
 		d->outcome = "rejected";
 		d->status = DS_RESOLVED;
 		d->resolved_at = now;
@@ -1278,14 +1306,6 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 		ev = NE_RESOLVED;
 		break;
 	case PA_ISSUE_RESULT:
-		if (from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "a result is issued while processing");
-		bool has_approve = false;
-		for (int k = 0; k < p->nsteps; k++)
-			if (p->steps[k].actions & (1u << PA_APPROVE))
-				has_approve = true;
-		if (has_approve && (!d->outcome || strcmp(d->outcome, "approved") != 0))
-			return invalid(e, a, d, "a leader must approve before the result is issued");
 		if (!d->outcome)
 			d->outcome = "approved";
 		d->status = DS_RESOLVED;
@@ -1293,31 +1313,21 @@ static int act_fn(struct store_tx *tx, void *arg, struct err *e)
 		ev = NE_RESULT_READY;
 		break;
 	case PA_RETURN_RESULT:
-		if (from != DS_RESOLVED)
-			return invalid(e, a, d, "the result must be issued (or the rejection decided) first");
 		d->status = DS_RETURNED;
 		d->returned_at = now;
 		ev = NE_RETURNED;
 		break;
 	case PA_WITHDRAW:
-		if (from != DS_SUBMITTED && from != DS_RECEIVED && from != DS_PROCESSING &&
-		    from != DS_SUPPLEMENT_REQUESTED && from != DS_PAYMENT_REQUESTED)
-			return invalid(e, a, d, "a finished dossier cannot be withdrawn");
 		d->resume_status = from;
 		d->status = DS_WITHDRAWAL_REQUESTED;
 		pause_clock(x->cal, d, now, e);
 		break;
 	case PA_STOP:
-		if (from != DS_WITHDRAWAL_REQUESTED && from != DS_RECEIVED && from != DS_PROCESSING &&
-		    from != DS_SUPPLEMENT_REQUESTED && from != DS_PAYMENT_REQUESTED)
-			return invalid(e, a, d, "only a dossier in progress can be stopped");
 		d->status = DS_STOPPED;
 		d->paused_at = 0;
 		ev = NE_STOPPED;
 		break;
 	case PA_EXTEND:
-		if (from != DS_RECEIVED && from != DS_PROCESSING)
-			return invalid(e, a, d, "only a dossier being processed can be extended");
 		if (act->new_due_at <= d->due_at || act->new_due_at <= now) {
 			err_field(e, "new_due_at", "must be later than the current appointment and than now");
 			return err_fields_done(e);
@@ -1479,62 +1489,11 @@ int dossier_actions_allowed(const struct ctx *c, const struct dossier *d, unsign
 	int rc = store_read(c->app->db, allowed_fn, &k, e);
 	if (rc < 0)
 		return rc;
-	const struct procedure *p = &k.p;
-	bool applicant = who->role == ROLE_CITIZEN && d->applicant_user_id == who->user_id;
 	bool staff = (who->role == ROLE_OFFICIAL || who->role == ROLE_LEADER) && k.cur_path &&
 		     identity_in_scope(who, k.cur_path);
-	const struct proc_step *st = d->step >= 0 && d->step < p->nsteps ? &p->steps[d->step] : NULL;
-	bool has_approve = false;
-	for (int i = 0; i < p->nsteps; i++)
-		if (p->steps[i].actions & (1u << PA_APPROVE))
-			has_approve = true;
-	const int from = d->status;
-	const bool working = from == DS_RECEIVED || from == DS_PROCESSING;
-	for (int i = 0; i < PA_COUNT; i++) {
-		enum proc_action a = (enum proc_action)i;
-		bool in_step = st && (st->actions & (1u << a));
-		bool applicant_action = a == PA_SUPPLEMENT || a == PA_WITHDRAW;
-		if (applicant_action ? !applicant : !staff)
-			continue;
-		bool step_gated = a == PA_RECEIVE || a == PA_REFUSE || a == PA_FORWARD || a == PA_APPROVE ||
-				  a == PA_REJECT || a == PA_ISSUE_RESULT || a == PA_RETURN_RESULT ||
-				  (a == PA_REQUEST_SUPPLEMENT && from == DS_SUBMITTED);
-		if (step_gated && !in_step)
-			continue;
-		if ((a == PA_APPROVE || a == PA_REJECT) && who->role != ROLE_LEADER)
-			continue;
-		if (st && st->role == ROLE_LEADER && step_gated && who->role != ROLE_LEADER)
-			continue;
-		bool ok = false;
-		switch (a) {
-		case PA_RECEIVE:
-		case PA_REFUSE: ok = from == DS_SUBMITTED; break;
-		case PA_REQUEST_SUPPLEMENT: ok = from == DS_SUBMITTED || working; break;
-		case PA_SUPPLEMENT: ok = from == DS_SUPPLEMENT_REQUESTED; break;
-		case PA_FORWARD: ok = working && d->step + 1 < p->nsteps; break;
-		case PA_REQUEST_PAYMENT:
-			ok = working && (in_step || procedure_fee_total(p) > 0);
-			break;
-		case PA_APPROVE:
-		case PA_REJECT:
-		case PA_EXTEND: ok = working; break;
-		case PA_ISSUE_RESULT:
-			ok = working && (!has_approve || (d->outcome && strcmp(d->outcome, "approved") == 0));
-			break;
-		case PA_RETURN_RESULT: ok = from == DS_RESOLVED; break;
-		case PA_WITHDRAW:
-			ok = from == DS_SUBMITTED || working || from == DS_SUPPLEMENT_REQUESTED ||
-			     from == DS_PAYMENT_REQUESTED;
-			break;
-		case PA_STOP:
-			ok = from == DS_WITHDRAWAL_REQUESTED || working || from == DS_SUPPLEMENT_REQUESTED ||
-			     from == DS_PAYMENT_REQUESTED;
-			break;
-		default: break;
-		}
-		if (ok)
-			*mask |= 1u << a;
-	}
+	for (int i = 0; i < PA_COUNT; i++)
+		if (!action_refusal(c, d, &k.p, staff, (enum proc_action)i))
+			*mask |= 1u << i;
 	return 0;
 }
 
