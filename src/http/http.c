@@ -18,7 +18,7 @@
 #include "base/time.h"
 #include "crypto/crypto.h"
 
-enum { HIST_BUCKETS = 14, MAX_STATUS = 600, HEADER_LIMIT = 32 * 1024, MAX_HEADERS = 100,
+enum { HIST_BUCKETS = 14, MAX_STATUS = 600, HEADER_LIMIT = 16 * 1024, MAX_HEADERS = 100,
        QUERY_VALUE_LIMIT = 4096 };
 static const double hist_le[HIST_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 						  0.1,	  0.25,	 0.5,	 1,	2.5,   10};
@@ -73,14 +73,17 @@ struct conn_ctx {
 
 /* ---- routing ---- */
 
+/* Matches path against pattern; with r, records the parameters (only for the
+ * route finally chosen: matching itself allocates nothing). */
 static bool route_match(struct req *r, const char *pattern, const char *path)
 {
 	const char *p = pattern, *u = path;
-	r->nparams = 0;
+	if (r)
+		r->nparams = 0;
 	while (*p && *u) {
 		if (*p == '{') {
 			const char *close = strchr(p, '}');
-			if (!close || r->nparams >= REQ_MAX_PARAMS)
+			if (!close || (r && r->nparams >= REQ_MAX_PARAMS))
 				return false;
 			bool rest = close[-1] == '*';
 			size_t nlen = (size_t)(close - p - 1 - (rest ? 1 : 0));
@@ -89,9 +92,11 @@ static bool route_match(struct req *r, const char *pattern, const char *path)
 				end = u + strlen(u);
 			if (end == u)
 				return false;
-			r->params[r->nparams].name = arena_strndup(r->a, p + 1, nlen);
-			r->params[r->nparams].value = arena_strndup(r->a, u, (size_t)(end - u));
-			r->nparams++;
+			if (r) {
+				r->params[r->nparams].name = arena_strndup(r->a, p + 1, nlen);
+				r->params[r->nparams].value = arena_strndup(r->a, u, (size_t)(end - u));
+				r->nparams++;
+			}
 			p = close + 1;
 			u = end;
 			continue;
@@ -112,7 +117,7 @@ static const struct route *route_find(struct http_server *s, struct req *r, bool
 	const struct route *hit = NULL;
 	for (size_t i = 0; i < s->nroutes; i++) {
 		const struct route *rt = &s->routes[i];
-		if (!route_match(r, rt->pattern, r->path))
+		if (!route_match(NULL, rt->pattern, r->path))
 			continue;
 		if (strcmp(rt->method, m) == 0) {
 			hit = rt;
@@ -872,7 +877,9 @@ int http_start(struct http_server **out, const struct http_options *opt, const s
 		{MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, NULL},
 		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->max_per_ip, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL},
+		/* MHD clears a connection's pool for every request: keep it small. Headers
+		 * above HEADER_LIMIT get our JSON 431; far above it, MHD's own 431. */
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 48 * 1024, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
 		{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
 		{opt->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opt->tls_cert_pem},

@@ -54,7 +54,15 @@ struct sq_store {
 	pthread_cond_t work, done;
 	struct sq_job *head, *tail;
 	bool stopping;
+
+	/* checkpoints run on their own thread, so no commit waits for one */
+	pthread_t ckpt_thread;
+	pthread_cond_t ckpt_cv;
+	int wal_pages;	 /* frames in the WAL after the last commit (under mu) */
+	bool ckpt_stop;
 };
+
+enum { SQ_CHECKPOINT_PAGES = 1000 };
 
 struct sq_tx {
 	struct store_tx base;
@@ -198,9 +206,39 @@ static void sq_conn_close(struct sq_conn *c)
 	free(c);
 }
 
+/* Runs a parameterless statement (the transaction verbs, on every request)
+ * through the connection's statement cache rather than sqlite3_exec's parser. */
 static int sq_run(struct sq_conn *c, const char *sql)
 {
-	return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	sqlite3_stmt *st = NULL;
+	for (int i = 0; i < c->ncache; i++)
+		if (c->cache[i].key == sql && !sqlite3_stmt_busy(c->cache[i].st)) {
+			st = c->cache[i].st;
+			break;
+		}
+	bool owned = false;
+	if (!st) {
+		int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		if (c->ncache < SQ_CACHE) {
+			c->cache[c->ncache].key = sql;
+			c->cache[c->ncache].st = st;
+			c->ncache++;
+		} else {
+			owned = true;
+		}
+	}
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	else
+		rc = sqlite3_extended_errcode(c->db);
+	if (owned)
+		sqlite3_finalize(st);
+	else
+		sqlite3_reset(st);
+	return rc;
 }
 
 /* ---- statements ---- */
@@ -560,14 +598,62 @@ out:
 	return rc;
 }
 
+/* After each commit (writer thread): wake the checkpointer when the WAL is long. */
+static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sq_store *ss = arg;
+	pthread_mutex_lock(&ss->mu);
+	ss->wal_pages = pages;
+	if (pages >= SQ_CHECKPOINT_PAGES)
+		pthread_cond_signal(&ss->ckpt_cv);
+	pthread_mutex_unlock(&ss->mu);
+	return SQLITE_OK;
+}
+
+/* PASSIVE checkpoints on a connection of their own: they copy WAL frames into
+ * the database without blocking the writer or the readers; the next commit
+ * after a complete one starts the WAL from the beginning again. */
+static void *sq_checkpointer_main(void *arg)
+{
+	struct sq_store *ss = arg;
+	struct err e = {0};
+	struct sq_conn *c = sq_conn_open(ss, false, &e);
+	if (!c) {
+		log_error("checkpointer: %s; the WAL will grow until restart", e.msg);
+		return NULL;
+	}
+	pthread_mutex_lock(&ss->mu);
+	while (!ss->ckpt_stop) {
+		if (ss->wal_pages < SQ_CHECKPOINT_PAGES) {
+			pthread_cond_wait(&ss->ckpt_cv, &ss->mu);
+			continue;
+		}
+		ss->wal_pages = 0;
+		pthread_mutex_unlock(&ss->mu);
+		int log = 0, done = 0;
+		int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("checkpoint: %s", sqlite3_errmsg(c->db));
+		pthread_mutex_lock(&ss->mu);
+	}
+	pthread_mutex_unlock(&ss->mu);
+	sq_conn_close(c);
+	return NULL;
+}
+
 static void sq_close(struct store *s)
 {
 	struct sq_store *ss = (struct sq_store *)s;
 	pthread_mutex_lock(&ss->mu);
 	ss->stopping = true;
+	ss->ckpt_stop = true;
 	pthread_cond_signal(&ss->work);
+	pthread_cond_signal(&ss->ckpt_cv);
 	pthread_mutex_unlock(&ss->mu);
 	pthread_join(ss->writer_thread, NULL);
+	pthread_join(ss->ckpt_thread, NULL);
+	/* leave a small database: fold the WAL back in while nobody else writes */
+	sqlite3_wal_checkpoint_v2(ss->writer->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sq_conn_close(ss->writer);
 	pthread_mutex_lock(&ss->readers_mu);
 	for (struct sq_conn *c = ss->readers; c;) {
@@ -582,6 +668,7 @@ static void sq_close(struct store *s)
 	pthread_mutex_destroy(&ss->readers_mu);
 	pthread_cond_destroy(&ss->work);
 	pthread_cond_destroy(&ss->done);
+	pthread_cond_destroy(&ss->ckpt_cv);
 	free(ss->path);
 	free(ss);
 }
@@ -630,7 +717,11 @@ int store_sqlite_open(struct store **out, const char *path, const struct store_o
 		free(ss);
 		return e->code;
 	}
-	if (pthread_create(&ss->writer_thread, NULL, sq_writer_main, ss) != 0)
+	pthread_cond_init(&ss->ckpt_cv, NULL);
+	sqlite3_exec(ss->writer->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+	sqlite3_wal_hook(ss->writer->db, sq_wal_hook, ss);
+	if (pthread_create(&ss->writer_thread, NULL, sq_writer_main, ss) != 0 ||
+	    pthread_create(&ss->ckpt_thread, NULL, sq_checkpointer_main, ss) != 0)
 		abort();
 	*out = &ss->base;
 	return 0;

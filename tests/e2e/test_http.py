@@ -86,8 +86,14 @@ def test_body_too_large(server):
 
 
 def test_headers_too_large(server):
-    r = requests.get(server.url("/livez"), headers={"X-Big": "b" * 40000})
+    r = requests.get(server.url("/livez"), headers={"X-Big": "b" * 20000})
     assert_error(r, 431, "headers_too_large")
+    # far beyond the limit the HTTP library refuses the request before it is parsed
+    try:
+        r = requests.get(server.url("/livez"), headers={"X-Big": "b" * 200000})
+        assert r.status_code == 431
+    except requests.ConnectionError:
+        pass  # or closes the connection: either way nothing is served
     assert server.get("/livez").status_code == 200
 
 

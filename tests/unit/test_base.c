@@ -215,7 +215,7 @@ static void test_config(void **state)
 	struct err e = {0};
 	config_defaults(&c);
 	assert_string_equal(c.listen, "127.0.0.1:8080");
-	assert_int_equal(c.workers, 32);
+	assert_int_equal(c.workers, 64);
 	assert_int_equal(config_set(&c, "max-body", "4096", &e), 0);
 	assert_int_equal(c.max_body, 4096);
 	assert_int_equal(config_set(&c, "max_body", "1", &e), ERR_CONFIG);
