@@ -18,12 +18,7 @@ build: setup
 	@test -x $(BUILD)/tinhso
 
 run: build
-	@$(BUILD)/tinhso init
-	@$(BUILD)/tinhso demo
-	@echo
-	@echo "Open http://127.0.0.1:8080  (API: http://127.0.0.1:8080/api/v1/agencies)"
-	@echo "Log in with one of the demo accounts above; stop with Ctrl-C."
-	@$(BUILD)/tinhso serve --listen 127.0.0.1:8080
+	@scripts/run-demo $(BUILD)
 
 test: build
 	@scripts/test-all $(BUILD)
