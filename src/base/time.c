@@ -52,6 +52,12 @@ static int64_t floordiv(int64_t a, int64_t b)
 
 void time_fmt_rfc3339(int64_t unix_us, char *out, unsigned cap)
 {
+	/* years 0001..9999 only: beyond them the arithmetic below would overflow */
+	const int64_t lo = -62135596800LL * 1000000, hi = (253402300799LL - TIME_OFFSET_S) * 1000000;
+	if (unix_us < lo)
+		unix_us = lo;
+	if (unix_us > hi)
+		unix_us = hi;
 	int64_t local_s = floordiv(unix_us, 1000000) + TIME_OFFSET_S;
 	int64_t frac = unix_us - floordiv(unix_us, 1000000) * 1000000;
 	int32_t days = (int32_t)floordiv(local_s, 86400);

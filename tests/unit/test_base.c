@@ -170,6 +170,11 @@ static void test_time(void **state)
 	assert_false(date_parse("2023-02-29", &d));
 	assert_false(date_parse("2023-13-01", &d));
 	assert_int_equal(days_from_civil(1970, 1, 1), 0);
+	/* out-of-range instants are clamped, never overflow (found by fuzz_route) */
+	time_fmt_rfc3339(INT64_MIN, out, sizeof out);
+	assert_string_equal(out, "0001-01-01T07:00:00+07:00");
+	time_fmt_rfc3339(INT64_MAX, out, sizeof out);
+	assert_string_equal(out, "9999-12-31T23:59:59+07:00");
 }
 
 static void test_text_fold(void **state)
