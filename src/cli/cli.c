@@ -131,8 +131,11 @@ static void usage_all(FILE *out)
 	fprintf(out, "tinhso %s — provincial digital-government platform\n\nUsage: tinhso COMMAND [options]\n\n"
 		     "Commands:\n",
 		TINHSO_VERSION);
-	for (size_t i = 0; i < ncommands; i++)
-		fprintf(out, "  %-14s %-10s %s\n", commands[i].name, commands[i].usage, commands[i].summary);
+	for (size_t i = 0; i < ncommands; i++) {
+		char synopsis[96];
+		snprintf(synopsis, sizeof synopsis, "%s %s", commands[i].name, commands[i].usage);
+		fprintf(out, "  %-32s %s\n", synopsis, commands[i].summary);
+	}
 	fprintf(out, "\n'tinhso COMMAND --help' shows a command's options.\n"
 		     "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 75 try again, 77 not allowed, "
 		     "78 configuration.\n");

@@ -68,7 +68,7 @@
  * the body, Content-Type/Accept and X-Road-Client, X-Road-Message-Id,
  * X-Road-Purpose (percent-encoded), X-Road-Subject (never the signature or
  * the caller's other headers).
- * Request bodies up to exchange_max_body are buffered once by the HTTP layer
+ * Request bodies up to max_upload are buffered once by the HTTP layer
  * and handed to libcurl without a copy; responses are buffered once, straight
  * into the response buffer, up to exchange_max_response (bounded buffering,
  * not streaming).
@@ -334,11 +334,15 @@ int exchange_data_access_list(const struct ctx *c, int page, int per_page, struc
 
 /* ---- lifecycle and monitoring ---- */
 
-/* Starts the message-log writer and the asynchronous delivery workers. Call
- * once after app_open (and before the HTTP server starts); exchange_stop
- * before app_close. Without exchange_start, gateway calls (and
- * exchange_call) still work: each log record is then written in its own
- * transaction. */
+/* Starts the asynchronous delivery workers (exchange_workers threads), after
+ * giving up the delivery claims of this host's dead processes. Call once
+ * after app_open, before the HTTP server starts. Without it, gateway calls
+ * and exchange_call work the same (the message log group-commits in the
+ * callers' own threads); only pushing asynchronous messages is off.
+ * exchange_stop stops the workers and frees the module's state (caches,
+ * replay cache, counters): call it after the HTTP server has stopped and
+ * before app_close, also after CLI use (safe without exchange_start, and
+ * twice). */
 int exchange_start(struct app *app, struct err *e);
 void exchange_stop(struct app *app);
 /* Appends the exchange counters (Prometheus text: per service and per client

@@ -3,13 +3,12 @@
  * export of a time range that a third party can check with the published key
  * alone, and the personal-data tracker's query.
  *
- * Durability and speed: a gateway thread hands its record to the writer
- * thread and waits; the writer takes every record waiting, extends the chain
- * in one transaction (one fsync for the lot, on both backends) and wakes the
- * waiters once it is committed. So an answer never leaves before its record
- * is durable, and under load many records share one commit. Record n's hash
- * covers record n-1's hash and all of n's fields (length-prefixed), and the
- * hash is signed with the server's Ed25519 key. */
+ * Durability and speed: records are group-committed (leader/follower, see
+ * "the writer" below): one transaction and one fsync for every record waiting,
+ * on both backends, and an answer never leaves before its record is durable.
+ * Record n's hash covers record n-1's hash and all of n's fields
+ * (length-prefixed); the last record of each group is signed with the server's
+ * Ed25519 key, which covers the chain up to it. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>

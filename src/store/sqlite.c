@@ -37,6 +37,7 @@ struct sq_job {
 	struct err *e;
 	int rc;
 	bool done;
+	pthread_cond_t cv; /* its own: finishing a batch wakes its callers, not every waiter */
 	struct sq_job *next;
 };
 
@@ -51,7 +52,7 @@ struct sq_store {
 	struct sq_conn *writer;
 	pthread_t writer_thread;
 	pthread_mutex_t mu;
-	pthread_cond_t work, done;
+	pthread_cond_t work;
 	struct sq_job *head, *tail;
 	bool stopping;
 
@@ -470,9 +471,9 @@ static void *sq_writer_main(void *arg)
 		for (struct sq_job *j = batch; j;) {
 			struct sq_job *next = j->next;
 			j->done = true; /* j may be gone once the lock is released */
+			pthread_cond_signal(&j->cv);
 			j = next;
 		}
-		pthread_cond_broadcast(&ss->done);
 	}
 	pthread_mutex_unlock(&ss->mu);
 	return NULL;
@@ -481,7 +482,7 @@ static void *sq_writer_main(void *arg)
 static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 {
 	struct sq_store *ss = (struct sq_store *)s;
-	struct sq_job job = {fn, ctx, e, 0, false, NULL};
+	struct sq_job job = {fn, ctx, e, 0, false, PTHREAD_COND_INITIALIZER, NULL};
 	pthread_mutex_lock(&ss->mu);
 	if (ss->stopping) {
 		pthread_mutex_unlock(&ss->mu);
@@ -494,8 +495,9 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 	ss->tail = &job;
 	pthread_cond_signal(&ss->work);
 	while (!job.done)
-		pthread_cond_wait(&ss->done, &ss->mu);
+		pthread_cond_wait(&job.cv, &ss->mu);
 	pthread_mutex_unlock(&ss->mu);
+	pthread_cond_destroy(&job.cv);
 	return job.rc;
 }
 
@@ -667,7 +669,6 @@ static void sq_close(struct store *s)
 	pthread_mutex_destroy(&ss->mu);
 	pthread_mutex_destroy(&ss->readers_mu);
 	pthread_cond_destroy(&ss->work);
-	pthread_cond_destroy(&ss->done);
 	pthread_cond_destroy(&ss->ckpt_cv);
 	free(ss->path);
 	free(ss);
@@ -708,7 +709,6 @@ int store_sqlite_open(struct store **out, const char *path, const struct store_o
 	pthread_mutex_init(&ss->mu, NULL);
 	pthread_mutex_init(&ss->readers_mu, NULL);
 	pthread_cond_init(&ss->work, NULL);
-	pthread_cond_init(&ss->done, NULL);
 	pthread_key_create(&ss->reader_key, sq_reader_release);
 	ss->writer = sq_conn_open(ss, false, e);
 	if (!ss->writer) {
