@@ -3,25 +3,6 @@
 
 #include "app/api.h"
 #include "audit/audit.h"
-#include "base/time.h"
-
-static int parse_time_param(struct req *r, const char *name, int64_t *out)
-{
-	const char *v = req_query(r, name);
-	if (!v)
-		return 0;
-	int32_t days;
-	if (time_parse_rfc3339(v, out))
-		return 0;
-	if (date_parse(v, &days)) {
-		*out = ((int64_t)days * 86400 - 7 * 3600) * 1000000; /* local midnight */
-		if (strcmp(name, "to") == 0)
-			*out += 86400LL * 1000000 - 1;
-		return 0;
-	}
-	err_field(&r->err, name, "must be an RFC 3339 time or a date YYYY-MM-DD");
-	return err_fields_done(&r->err);
-}
 
 static int h_audit_list(struct req *r)
 {
@@ -33,8 +14,9 @@ static int h_audit_list(struct req *r)
 	f.actor = req_query(r, "actor");
 	f.object = req_query(r, "object");
 	f.action = req_query(r, "action");
-	if ((rc = req_page(r, &f.page, &f.per_page)) < 0 || (rc = parse_time_param(r, "from", &f.from_us)) < 0 ||
-	    (rc = parse_time_param(r, "to", &f.to_us)) < 0)
+	if ((rc = req_page(r, &f.page, &f.per_page)) < 0 ||
+	    (rc = req_query_time(r, "from", false, &f.from_us, NULL)) < 0 ||
+	    (rc = req_query_time(r, "to", true, &f.to_us, NULL)) < 0)
 		return rc;
 	struct audit_entry *items;
 	int n;

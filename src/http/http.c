@@ -215,6 +215,27 @@ int req_query_int(struct req *r, const char *name, int64_t min, int64_t max, int
 	return 0;
 }
 
+int req_query_time(struct req *r, const char *name, bool end_of_day, int64_t *out_us, bool *present)
+{
+	const char *v = req_query(r, name);
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return 0;
+	int64_t us;
+	int32_t days;
+	if (time_parse_rfc3339(v, &us)) {
+		*out_us = us;
+		return 0;
+	}
+	if (date_parse(v, &days)) {
+		*out_us = ((int64_t)days * 86400 - TIME_OFFSET_S) * 1000000 + (end_of_day ? INT64_C(86400) * 1000000 - 1 : 0);
+		return 0;
+	}
+	err_field(&r->err, name, "must be an RFC 3339 time or a date YYYY-MM-DD");
+	return err_fields_done(&r->err);
+}
+
 int req_page(struct req *r, int *page, int *per_page)
 {
 	int64_t p = 1, pp = 50;

@@ -137,6 +137,11 @@ int req_json(struct req *r, json_t **out);
 int req_page(struct req *r, int *page, int *per_page);
 /* Reads an optional integer query parameter within bounds; 422 naming it. present=false when absent. */
 int req_query_int(struct req *r, const char *name, int64_t min, int64_t max, int64_t *out, bool *present);
+/* Reads an optional time query parameter: an RFC 3339 time, or a date YYYY-MM-DD
+ * in +07:00 standing for its first microsecond (its last with end_of_day: an
+ * inclusive 'to'). 422 naming it when malformed (empty too); present=false and
+ * *out_us untouched when absent. */
+int req_query_time(struct req *r, const char *name, bool end_of_day, int64_t *out_us, bool *present);
 bool req_is_safe_method(const struct req *r); /* GET or HEAD */
 /* ROUTE_UPLOAD: the value of a plain form field (first of that name), or NULL. */
 const char *req_form(struct req *r, const char *name);

@@ -1,25 +1,21 @@
-/* notify_worker.c: delivering the 'notify' rows of the outbox, and the
- * deadline scanner that queues due-soon and overdue events.
+/* notify_worker.c: delivering the 'notify' rows of the outbox (claimed,
+ * retried and given up by outbox.h), and the deadline scanner that queues
+ * due-soon and overdue events.
  *
- * A worker claims a small batch of due rows in one transaction (claimed_until
- * keeps other workers and nodes off them for a minute; on PostgreSQL the
- * select also skips rows another node has locked), delivers each outside any
- * transaction, then records the outcomes in another. A crash between delivery
- * and the record re-delivers the row after its claim expires, so each channel
- * tolerates a repeat: the file sink remembers which event and recipient lines
- * it holds, the SMS gateway dedupes on the id we send (the row's dedupe key),
- * and e-mails carry a Message-ID derived from that key. */
+ * A crash between delivery and its record re-delivers the row after its claim
+ * expires, so each channel tolerates a repeat: the file sink remembers which
+ * event and recipient lines it holds, the SMS gateway dedupes on the id we
+ * send (the row's dedupe key), and e-mails carry a Message-ID derived from
+ * that key. */
 #include "notify/notify.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -29,14 +25,11 @@
 #include "calendar/calendar.h"
 #include "calendar/calendar_store.h"
 #include "crypto/crypto.h"
+#include "outbox/outbox.h"
 
 enum {
-	BATCH = 16,
-	CLAIM_S = 60,		/* a claimed row is left alone this long */
-	BACKOFF_CAP_S = 3600,
 	SCAN_EVERY_S = 60,
 	IDLE_WAIT_MS = 1000,	/* a worker with nothing to do looks again after this */
-	ERROR_WAIT_MS = 5000,	/* ... and after a database error */
 	SMS_TIMEOUT_S = 5,
 	SMTP_TIMEOUT_S = 20,
 	SCAN_CHUNK = 200,
@@ -120,11 +113,7 @@ static void line_key(const char *event_id, const char *recipient, unsigned char 
 
 struct notify_state {
 	struct app *app;
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* CLOCK_MONOTONIC */
-	bool stopping;
-	int nworkers;
-	pthread_t *workers;
+	struct outbox_workers *workers; /* NULL until notify_start */
 	bool scanner_running;
 	pthread_t scanner;
 
@@ -152,12 +141,6 @@ static struct notify_state *state_get(struct app *app)
 		if (!st)
 			abort();
 		st->app = app;
-		pthread_mutex_init(&st->mu, NULL);
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&st->cv, &ca);
-		pthread_condattr_destroy(&ca);
 		pthread_mutex_init(&st->file_mu, NULL);
 		app->notify = st;
 	}
@@ -165,56 +148,7 @@ static struct notify_state *state_get(struct app *app)
 	return st;
 }
 
-static bool stopping(struct notify_state *st)
-{
-	pthread_mutex_lock(&st->mu);
-	bool s = st->stopping;
-	pthread_mutex_unlock(&st->mu);
-	return s;
-}
-
-/* Sleeps up to ms, or until notify_stop. */
-static void wait_ms(struct notify_state *st, int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&st->mu);
-	while (!st->stopping && pthread_cond_timedwait(&st->cv, &st->mu, &ts) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&st->mu);
-}
-
 /* ---- one row ---- */
-
-enum outcome {
-	OUT_DONE,  /* delivered (or found already delivered) */
-	OUT_RETRY, /* temporary failure: back off */
-	OUT_FAIL,  /* permanent failure: give up now */
-	OUT_ABORT, /* stopping: not tried, release the claim */
-};
-
-struct item {
-	int64_t id, attempts;
-	char *channel, *dedupe, *payload;
-	enum outcome out;
-	char error[300];
-};
-
-static void item_error(struct item *it, enum outcome out, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void item_error(struct item *it, enum outcome out, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(it->error, sizeof it->error, fmt, ap);
-	va_end(ap);
-	it->out = out;
-}
 
 static int path_of_sink(const struct config *cfg, char *out, size_t cap)
 {
@@ -296,17 +230,17 @@ static void fsync_dir_of(const char *path)
 	}
 }
 
-static void deliver_file(struct notify_state *st, struct item *it, json_t *p)
+static void deliver_file(struct notify_state *st, struct outbox_row *it, json_t *p)
 {
 	char path[4096];
 	if (path_of_sink(st->app->cfg, path, sizeof path) < 0) {
-		item_error(it, OUT_FAIL, "the file sink is off (notify_file is empty)");
+		outbox_error(it, OUTBOX_FAIL, "the file sink is off (notify_file is empty)");
 		return;
 	}
 	const char *ev = json_string_value(json_object_get(p, "event_id"));
 	const char *rcpt = json_string_value(json_object_get(p, "recipient"));
 	if (!ev || !rcpt) {
-		item_error(it, OUT_FAIL, "payload without event_id or recipient");
+		outbox_error(it, OUTBOX_FAIL, "payload without event_id or recipient");
 		return;
 	}
 	unsigned char k[16];
@@ -316,14 +250,14 @@ static void deliver_file(struct notify_state *st, struct item *it, json_t *p)
 		file_load(st, path);
 	if (keyset_has(&st->keys, k)) {
 		pthread_mutex_unlock(&st->file_mu);
-		it->out = OUT_DONE; /* delivered before a crash or a lost record */
+		it->out = OUTBOX_DONE; /* delivered before a crash or a lost record */
 		return;
 	}
 	struct stat sb;
 	bool existed = stat(path, &sb) == 0;
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		item_error(it, OUT_RETRY, "cannot open '%s': %s", path, strerror(errno));
+		outbox_error(it, OUTBOX_RETRY, "cannot open '%s': %s", path, strerror(errno));
 		pthread_mutex_unlock(&st->file_mu);
 		return;
 	}
@@ -340,13 +274,13 @@ static void deliver_file(struct notify_state *st, struct item *it, json_t *p)
 		/* what reached the file is unknown: read it again next time */
 		free(st->file_path);
 		st->file_path = NULL;
-		item_error(it, OUT_RETRY, "cannot append to '%s': %s", path, strerror(saved));
+		outbox_error(it, OUTBOX_RETRY, "cannot append to '%s': %s", path, strerror(saved));
 	} else {
 		if (!existed)
 			fsync_dir_of(path);
 		st->file_partial = false;
 		keyset_add(&st->keys, k);
-		it->out = OUT_DONE;
+		it->out = OUTBOX_DONE;
 	}
 	pthread_mutex_unlock(&st->file_mu);
 }
@@ -366,12 +300,14 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* arg: the workers' cancel flag, or NULL */
 static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	return stopping(arg) ? 1 : 0;
+	const int *cancel = arg;
+	return cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE) ? 1 : 0;
 }
 
-static void curl_common(CURL *h, struct notify_state *st, char *errbuf, long timeout_s)
+static void curl_common(CURL *h, const int *cancel, char *errbuf, long timeout_s)
 {
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -379,7 +315,7 @@ static void curl_common(CURL *h, struct notify_state *st, char *errbuf, long tim
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, st);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel);
 }
 
 static void sms_url(const struct config *cfg, char *out, size_t cap)
@@ -396,18 +332,18 @@ static void sms_url(const struct config *cfg, char *out, size_t cap)
 	}
 }
 
-static void deliver_sms(struct notify_state *st, struct item *it, json_t *p)
+static void deliver_sms(struct notify_state *st, struct outbox_row *it, json_t *p, const int *cancel)
 {
 	char url[1024];
 	sms_url(st->app->cfg, url, sizeof url);
 	if (!url[0]) {
-		item_error(it, OUT_FAIL, "no SMS gateway is configured (sms_url, sim_url)");
+		outbox_error(it, OUTBOX_FAIL, "no SMS gateway is configured (sms_url, sim_url)");
 		return;
 	}
 	const char *to = json_string_value(json_object_get(p, "to"));
 	const char *text = json_string_value(json_object_get(p, "text"));
 	if (!to || !text) {
-		item_error(it, OUT_FAIL, "payload without to or text");
+		outbox_error(it, OUTBOX_FAIL, "payload without to or text");
 		return;
 	}
 	struct buf body = BUF_INIT;
@@ -421,14 +357,14 @@ static void deliver_sms(struct notify_state *st, struct item *it, json_t *p)
 	CURL *h = curl_easy_init();
 	if (!h) {
 		buf_free(&body);
-		item_error(it, OUT_RETRY, "curl_easy_init failed");
+		outbox_error(it, OUTBOX_RETRY, "curl_easy_init failed");
 		return;
 	}
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct sink resp = {BUF_INIT};
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	hdr = curl_slist_append(hdr, "Accept: application/json");
-	curl_common(h, st, errbuf, SMS_TIMEOUT_S);
+	curl_common(h, cancel, errbuf, SMS_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
@@ -440,14 +376,15 @@ static void deliver_sms(struct notify_state *st, struct item *it, json_t *p)
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		it->out = OUT_ABORT;
+		it->out = OUTBOX_ABORT;
 	else if (rc != CURLE_OK)
-		item_error(it, OUT_RETRY, "SMS gateway: %s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		outbox_error(it, OUTBOX_RETRY, "SMS gateway: %s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else if (status >= 200 && status < 300)
-		it->out = OUT_DONE;
+		it->out = OUTBOX_DONE;
 	else
-		item_error(it, status >= 400 && status < 500 && status != 408 && status != 429 ? OUT_FAIL : OUT_RETRY,
-			   "SMS gateway answered %ld: %.200s", status, buf_cstr(&resp.b));
+		outbox_error(it,
+			     status >= 400 && status < 500 && status != 408 && status != 429 ? OUTBOX_FAIL : OUTBOX_RETRY,
+			     "SMS gateway answered %ld: %.200s", status, buf_cstr(&resp.b));
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
 	buf_free(&resp.b);
@@ -584,11 +521,11 @@ static bool addr_ok(const char *s)
 	return true;
 }
 
-static void deliver_email(struct notify_state *st, struct item *it, json_t *p)
+static void deliver_email(struct notify_state *st, struct outbox_row *it, json_t *p, const int *cancel)
 {
 	const struct config *cfg = st->app->cfg;
 	if (!cfg->smtp_url || !cfg->smtp_url[0]) {
-		item_error(it, OUT_FAIL, "no SMTP server is configured (smtp_url)");
+		outbox_error(it, OUTBOX_FAIL, "no SMTP server is configured (smtp_url)");
 		return;
 	}
 	const char *to = json_string_value(json_object_get(p, "to"));
@@ -596,11 +533,11 @@ static void deliver_email(struct notify_state *st, struct item *it, json_t *p)
 	const char *text = json_string_value(json_object_get(p, "text"));
 	const char *ev = json_string_value(json_object_get(p, "event_id"));
 	if (!addr_ok(to) || !subject || !text) {
-		item_error(it, OUT_FAIL, "payload without a usable address, subject or text");
+		outbox_error(it, OUTBOX_FAIL, "payload without a usable address, subject or text");
 		return;
 	}
 	if (!addr_ok(cfg->smtp_from)) {
-		item_error(it, OUT_RETRY, "smtp_from '%s' is not a usable address", cfg->smtp_from);
+		outbox_error(it, OUTBOX_RETRY, "smtp_from '%s' is not a usable address", cfg->smtp_from);
 		return;
 	}
 	struct buf msg = BUF_INIT;
@@ -611,13 +548,13 @@ static void deliver_email(struct notify_state *st, struct item *it, json_t *p)
 	CURL *h = curl_easy_init();
 	if (!h) {
 		buf_free(&msg);
-		item_error(it, OUT_RETRY, "curl_easy_init failed");
+		outbox_error(it, OUTBOX_RETRY, "curl_easy_init failed");
 		return;
 	}
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
 	struct reader rd = {msg.ptr, msg.len, 0};
-	curl_common(h, st, errbuf, SMTP_TIMEOUT_S);
+	curl_common(h, cancel, errbuf, SMTP_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_URL, cfg->smtp_url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
@@ -630,161 +567,49 @@ static void deliver_email(struct notify_state *st, struct item *it, json_t *p)
 	long code = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		it->out = OUT_ABORT;
+		it->out = OUTBOX_ABORT;
 	else if (rc == CURLE_OK)
-		it->out = OUT_DONE;
+		it->out = OUTBOX_DONE;
 	else
-		item_error(it, code >= 500 && code < 600 ? OUT_FAIL : OUT_RETRY, "SMTP: %s (reply %ld)",
-			   errbuf[0] ? errbuf : curl_easy_strerror(rc), code);
+		outbox_error(it, code >= 500 && code < 600 ? OUTBOX_FAIL : OUTBOX_RETRY, "SMTP: %s (reply %ld)",
+			     errbuf[0] ? errbuf : curl_easy_strerror(rc), code);
 	curl_slist_free_all(rcpts);
 	curl_easy_cleanup(h);
 	buf_free(&msg);
 }
 
-static void deliver(struct notify_state *st, struct item *it)
+static void deliver(void *arg, struct outbox_row *it, const int *cancel)
 {
+	struct notify_state *st = arg;
 	json_t *p = json_loads(it->payload, 0, NULL);
 	if (!json_is_object(p))
-		item_error(it, OUT_FAIL, "payload is not a JSON object");
+		outbox_error(it, OUTBOX_FAIL, "payload is not a JSON object");
 	else if (strcmp(it->channel, "file") == 0)
 		deliver_file(st, it, p);
 	else if (strcmp(it->channel, "sms") == 0)
-		deliver_sms(st, it, p);
+		deliver_sms(st, it, p, cancel);
 	else if (strcmp(it->channel, "email") == 0)
-		deliver_email(st, it, p);
+		deliver_email(st, it, p, cancel);
 	else
-		item_error(it, OUT_FAIL, "unknown channel '%s'", it->channel);
+		outbox_error(it, OUTBOX_FAIL, "unknown channel '%s'", it->channel);
 	json_decref(p);
 }
 
-/* ---- a batch ---- */
-
-struct batch {
-	struct arena a;
-	int64_t now, max_attempts;
-	struct item items[BATCH];
-	int n;
+static const struct outbox_kind notify_outbox = {
+	.kind = "notify",
+	.run_us = (SMTP_TIMEOUT_S + 10) * US_PER_S,
+	.deliver = deliver,
 };
 
-static int claim_fn(struct store_tx *tx, void *arg, struct err *e)
+static int deliver_batch(void *arg, int64_t now_us, const int *cancel, struct err *e)
 {
-	struct batch *b = arg;
-	b->n = 0; /* the callback may run again (PostgreSQL retries) */
-	const char *sql = store_tx_kind(tx) == STORE_POSTGRES
-				  ? "SELECT id, channel, dedupe, payload, attempts FROM outbox WHERE kind = 'notify' AND "
-				    "done_at IS NULL AND next_at <= $1 AND claimed_until < $1 ORDER BY id LIMIT 16 "
-				    "FOR UPDATE SKIP LOCKED"
-				  : "SELECT id, channel, dedupe, payload, attempts FROM outbox WHERE kind = 'notify' AND "
-				    "done_at IS NULL AND next_at <= $1 AND claimed_until < $1 ORDER BY id LIMIT 16";
-	struct store_q *q;
-	int rc = store_query(tx, sql, ARGS(SA_INT(b->now)), &q, e);
-	if (rc < 0)
-		return rc;
-	while ((rc = store_step(q, e)) == 1 && b->n < BATCH) {
-		struct item *it = &b->items[b->n++];
-		memset(it, 0, sizeof *it);
-		it->id = store_int(q, 0);
-		it->channel = store_dup(q, 1, &b->a);
-		it->dedupe = store_dup(q, 2, &b->a);
-		it->payload = store_dup(q, 3, &b->a);
-		it->attempts = store_int(q, 4);
-	}
-	store_done(q);
-	if (rc < 0)
-		return rc;
-	for (int i = 0; i < b->n; i++) {
-		rc = store_exec(tx, "UPDATE outbox SET claimed_until = $1 WHERE id = $2",
-				ARGS(SA_INT(b->now + CLAIM_S * US_PER_S), SA_INT(b->items[i].id)), e);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int64_t backoff_us(int64_t attempts)
-{
-	int64_t s = attempts >= 12 ? BACKOFF_CAP_S : INT64_C(1) << attempts;
-	if (s > BACKOFF_CAP_S)
-		s = BACKOFF_CAP_S;
-	int64_t us = s * US_PER_S;
-	uint32_t r;
-	crypto_random(&r, sizeof r);
-	return us - (int64_t)(r % (uint32_t)(us / 5 + 1)); /* up to 20% earlier: workers spread out */
-}
-
-static int mark_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct batch *b = arg;
-	for (int i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
-		int rc;
-		int64_t attempts = it->attempts + 1;
-		switch (it->out) {
-		case OUT_DONE:
-			rc = store_exec(tx,
-					"UPDATE outbox SET done_at = $1, attempts = $2, claimed_until = 0, last_error = NULL "
-					"WHERE id = $3 AND done_at IS NULL",
-					ARGS(SA_INT(b->now), SA_INT(attempts), SA_INT(it->id)), e);
-			break;
-		case OUT_ABORT:
-			rc = store_exec(tx, "UPDATE outbox SET claimed_until = 0 WHERE id = $1 AND done_at IS NULL",
-					ARGS(SA_INT(it->id)), e);
-			break;
-		default: {
-			bool give_up = it->out == OUT_FAIL || attempts >= b->max_attempts;
-			rc = store_exec(tx,
-					"UPDATE outbox SET attempts = $1, next_at = $2, claimed_until = 0, last_error = $3, "
-					"done_at = $4 WHERE id = $5 AND done_at IS NULL",
-					ARGS(SA_INT(attempts), SA_INT(b->now + backoff_us(attempts)), SA_TEXT(it->error),
-					     give_up ? SA_INT(b->now) : SA_NULL, SA_INT(it->id)),
-					e);
-			break;
-		}
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int deliver_batch(struct notify_state *st, int64_t now_us, struct err *e)
-{
-	struct app *app = st->app;
-	struct batch *b = calloc(1, sizeof *b);
-	if (!b)
-		abort();
-	b->now = now_us;
-	b->max_attempts = app->cfg->outbox_max_attempts > 0 ? app->cfg->outbox_max_attempts : 1;
-	int64_t claimed_mono = time_mono_us(); /* the claim runs from b->now: measure from before it */
-	int rc = store_write(app->db, claim_fn, b, e);
-	if (rc >= 0 && b->n > 0) {
-		for (int i = 0; i < b->n; i++) {
-			struct item *it = &b->items[i];
-			/* a delivery starts only while the claim has room for its longest
-			 * run, so that no other worker can take the row meanwhile; the rest
-			 * of a slow batch is released for the next round */
-			bool late = time_mono_us() - claimed_mono > (CLAIM_S - SMTP_TIMEOUT_S - 10) * US_PER_S;
-			if (late || stopping(st))
-				it->out = OUT_ABORT;
-			else
-				deliver(st, it);
-			if (it->out == OUT_FAIL || it->out == OUT_RETRY)
-				log_warn("notify: outbox %lld (%s, attempt %lld) failed: %s", (long long)it->id,
-					 it->channel, (long long)it->attempts + 1, it->error);
-		}
-		rc = store_write(app->db, mark_fn, b, e);
-		if (rc < 0)
-			log_error("notify: recording %d deliveries failed (they will be retried): %s", b->n, e->msg);
-	}
-	int n = b->n;
-	arena_free(&b->a);
-	free(b);
-	return rc < 0 ? rc : n;
+	struct notify_state *st = arg;
+	return outbox_pass(st->app, &notify_outbox, st, now_us, cancel, e);
 }
 
 int notify_deliver_batch(struct app *app, int64_t now_us, struct err *e)
 {
-	return deliver_batch(state_get(app), now_us, e);
+	return deliver_batch(state_get(app), now_us, NULL, e);
 }
 
 /* ---- deadlines ---- */
@@ -919,29 +744,13 @@ int notify_scan_deadlines(struct app *app, const struct calendar *cal, int64_t n
 
 /* ---- threads ---- */
 
-static void *worker_main(void *arg)
-{
-	struct notify_state *st = arg;
-	while (!stopping(st)) {
-		struct err e = {0};
-		int n = deliver_batch(st, time_now_us(), &e);
-		if (n < 0) {
-			log_warn("notify: claiming outbox rows failed: %s", e.msg);
-			wait_ms(st, ERROR_WAIT_MS);
-		} else if (n < BATCH) {
-			wait_ms(st, IDLE_WAIT_MS);
-		}
-	}
-	return NULL;
-}
-
 static void *scanner_main(void *arg)
 {
 	struct notify_state *st = arg;
 	struct calendar *cal = malloc(sizeof *cal);
 	if (!cal)
 		abort();
-	while (!stopping(st)) {
+	while (!outbox_workers_stopping(st->workers)) {
 		calendar_current(st->app, cal);
 		struct err e = {0};
 		int n = notify_scan_deadlines(st->app, cal, time_now_us(), &e);
@@ -949,7 +758,7 @@ static void *scanner_main(void *arg)
 			log_warn("notify: deadline scan failed: %s", e.msg);
 		else if (n > 0)
 			log_info("notify: %d due-soon or overdue dossiers notified", n);
-		wait_ms(st, SCAN_EVERY_S * 1000);
+		outbox_workers_wait(st->workers, SCAN_EVERY_S * 1000);
 	}
 	free(cal);
 	return NULL;
@@ -958,24 +767,13 @@ static void *scanner_main(void *arg)
 int notify_start(struct app *app, struct err *e)
 {
 	struct notify_state *st = state_get(app);
-	if (st->workers || st->scanner_running)
+	if (st->workers)
 		return err_set(e, ERR_INTERNAL, "notify: already started");
-	pthread_mutex_lock(&st->mu);
-	st->stopping = false;
-	pthread_mutex_unlock(&st->mu);
 	int n = (int)app->cfg->notify_workers;
-	st->workers = calloc((size_t)(n > 0 ? n : 1), sizeof *st->workers);
-	if (!st->workers)
-		abort();
-	for (int i = 0; i < n; i++) {
-		int rc = pthread_create(&st->workers[i], NULL, worker_main, st);
-		if (rc != 0) {
-			notify_stop(app);
-			return err_set(e, ERR_INTERNAL, "notify: cannot start a worker thread: %s", strerror(rc));
-		}
-		st->nworkers++;
-	}
-	int rc = pthread_create(&st->scanner, NULL, scanner_main, st);
+	int rc = outbox_workers_start(&st->workers, "notify", n, IDLE_WAIT_MS, deliver_batch, st, e);
+	if (rc < 0)
+		return rc;
+	rc = pthread_create(&st->scanner, NULL, scanner_main, st);
 	if (rc != 0) {
 		notify_stop(app);
 		return err_set(e, ERR_INTERNAL, "notify: cannot start the deadline scanner: %s", strerror(rc));
@@ -992,22 +790,15 @@ void notify_stop(struct app *app)
 	pthread_mutex_unlock(&state_mu);
 	if (!st)
 		return;
-	pthread_mutex_lock(&st->mu);
-	st->stopping = true;
-	pthread_cond_broadcast(&st->cv);
-	pthread_mutex_unlock(&st->mu);
-	for (int i = 0; i < st->nworkers; i++)
-		pthread_join(st->workers[i], NULL);
+	outbox_workers_stop(st->workers); /* wakes the scanner too */
 	if (st->scanner_running)
 		pthread_join(st->scanner, NULL);
 	pthread_mutex_lock(&state_mu);
 	app->notify = NULL;
 	pthread_mutex_unlock(&state_mu);
-	free(st->workers);
+	outbox_workers_free(st->workers);
 	keyset_free(&st->keys);
 	free(st->file_path);
 	pthread_mutex_destroy(&st->file_mu);
-	pthread_cond_destroy(&st->cv);
-	pthread_mutex_destroy(&st->mu);
 	free(st);
 }

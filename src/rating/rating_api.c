@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "app/api.h"
-#include "base/time.h"
 #include "rating/rating.h"
 
 static int h_create(struct req *r)
@@ -75,23 +74,6 @@ static int h_criteria(struct req *r)
 	return 0;
 }
 
-/* ?from= / ?to=: an RFC 3339 time, or a date (from its start, to its end, +07:00). */
-static void time_param(struct req *r, const char *name, bool end_of_day, int64_t *out)
-{
-	const char *v = req_query(r, name);
-	int32_t days;
-	*out = 0;
-	if (!v || !*v || time_parse_rfc3339(v, out))
-		return;
-	if (date_parse(v, &days) && days > 0) {
-		*out = ((int64_t)days * 86400 - TIME_OFFSET_S) * 1000000;
-		if (end_of_day)
-			*out += 86400LL * 1000000 - 1;
-		return;
-	}
-	err_field(&r->err, name, "must be a date YYYY-MM-DD or an RFC 3339 time");
-}
-
 static int h_summary(struct req *r)
 {
 	struct ctx c;
@@ -102,8 +84,8 @@ static int h_summary(struct req *r)
 	f.agency = req_query(r, "agency");
 	if (f.agency && strlen(f.agency) > 32)
 		err_field(&r->err, "agency", "must be an agency code");
-	time_param(r, "from", false, &f.from_us);
-	time_param(r, "to", true, &f.to_us);
+	req_query_time(r, "from", false, &f.from_us, NULL); /* the bad ones are named together below */
+	req_query_time(r, "to", true, &f.to_us, NULL);
 	if ((rc = err_fields_done(&r->err)) < 0)
 		return rc;
 	struct rating_summary s;

@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/time.h"
 #include "calendar/calendar.h"
+#include "support/testapp.h"
 
 #define HOUR_US (INT64_C(3600) * 1000000)
 #define MIN_US (INT64_C(60) * 1000000)
@@ -26,9 +27,8 @@ static struct calendar PLAIN;
 
 static char *read_demo_file(size_t *len)
 {
-	const char *root = getenv("TINHSO_SOURCE_DIR");
-	char path[1024];
-	snprintf(path, sizeof path, "%s/data/demo/holidays.json", root && *root ? root : "/work/main");
+	char path[1100];
+	snprintf(path, sizeof path, "%s/data/demo/holidays.json", testapp_source_dir());
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		fprintf(stderr, "cannot open %s\n", path);

@@ -30,6 +30,7 @@
 #include "http/http.h"
 #include "identity/identity.h"
 #include "store/store.h"
+#include "support/testapp.h"
 
 #define PW "Bí mật Hải Dương 2025"
 #define PW2 "Another good one #7"
@@ -44,118 +45,37 @@ static int64_t test_clock(void) { return time_now_us() + fake_offset_us; }
 static void advance_s(double s) { fake_offset_us += (int64_t)(s * 1e6); }
 
 struct fx {
-	char dir[64];
-	struct config cfg;
-	struct app app;
-	struct arena a;
+	struct testapp t;
 };
 
 /* ---- fixture and helpers ---- */
-
-struct sql_run {
-	const char *sql;
-	const struct store_arg *args;
-	int nargs;
-	int64_t value;
-	int rc;
-};
-
-static int sql_exec_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->rc = store_exec(tx, s->sql, s->args, s->nargs, e);
-	return s->rc < 0 ? s->rc : 0;
-}
-
-static int sql_int_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->rc = store_get_int(tx, s->sql, s->args, s->nargs, &s->value, e);
-	return s->rc < 0 ? s->rc : 0;
-}
-
-static int sql_exec(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, 0};
-	struct err e = {0};
-	int rc = store_write(f->app.db, sql_exec_fn, &s, &e);
-	if (rc < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.rc;
-}
-
-static int64_t sql_int(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, -1, 0};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_int_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-identity-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct err e = {0};
-	char url[128];
-	snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-	config_defaults(&f->cfg);
-	assert_int_equal(config_set(&f->cfg, "db", url, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "data", f->dir, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "log_level", "off", &e), 0);
-	assert_int_equal(config_set(&f->cfg, "argon2_ops", "1", &e), 0);
-	assert_int_equal(config_set(&f->cfg, "argon2_mem_kib", "8192", &e), 0);
-	assert_int_equal(config_set(&f->cfg, "login_free_failures", "3", &e), 0);
-	assert_int_equal(config_set(&f->cfg, "login_ip_failures", "1000", &e), 0);
-	assert_int_equal(crypto_init(&e), 0);
-	assert_int_equal(keys_create(f->dir, &e), 1);
-	if (app_open(&f->app, &f->cfg, true, &e) != 0)
-		fail_msg("app_open: %s", e.msg);
-	assert_non_null(f->app.throttle);
-	assert_non_null(f->app.session_cache);
+	testapp_init(&f->t, "identity", false);
+	testapp_set(&f->t, "argon2_ops", "1");
+	testapp_set(&f->t, "argon2_mem_kib", "8192");
+	testapp_set(&f->t, "login_free_failures", "3");
+	testapp_set(&f->t, "login_ip_failures", "1000");
+	testapp_open(&f->t);
+	assert_non_null(f->t.app.throttle);
+	assert_non_null(f->t.app.session_cache);
 	fake_offset_us = 0;
-	identity_set_clock(&f->app, test_clock);
-	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO agencies (code, name, name_fold, level, kind, parent, path, created_at, updated_at) "
-		 "VALUES ($1, 'UBND tỉnh Hải Dương', 'ubnd tinh hai duong', 'province', 'people_committee', NULL, $2, $3, $3)",
-		 ARGS(SA_TEXT(ROOT_AGENCY), SA_TEXT("/" ROOT_AGENCY "/"), SA_INT(now)));
-	sql_exec(f,
-		 "INSERT INTO agencies (code, name, name_fold, level, kind, parent, path, created_at, updated_at) "
-		 "VALUES ($1, 'Trung tâm Phục vụ hành chính công', 'trung tam', 'province', 'service_center', $2, $3, $4, $4)",
-		 ARGS(SA_TEXT(CHILD_AGENCY), SA_TEXT(ROOT_AGENCY), SA_TEXT("/" ROOT_AGENCY "/" CHILD_AGENCY "/"),
-		      SA_INT(now)));
+	identity_set_clock(&f->t.app, test_clock);
+	testapp_add_agency(&f->t, ROOT_AGENCY, "UBND tỉnh Hải Dương", NULL, "province", "people_committee");
+	testapp_add_agency(&f->t, CHILD_AGENCY, "Trung tâm Phục vụ hành chính công", ROOT_AGENCY, "province",
+			   "service_center");
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	app_close(&f->app);
-	config_free(&f->cfg);
-	arena_free(&f->a);
-	const char *files[] = {"t.db", "t.db-wal", "t.db-shm", "keys/server.key", "keys/server.pub"};
-	char p[128];
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		snprintf(p, sizeof p, "%s/%s", f->dir, files[i]);
-		unlink(p);
-	}
-	snprintf(p, sizeof p, "%s/keys", f->dir);
-	rmdir(p);
-	rmdir(f->dir);
-	free(f);
 	return 0;
 }
 
 static struct ctx ctx_anon(struct fx *f, const char *ip)
 {
 	struct ctx c = {0};
-	c.app = &f->app;
-	c.a = &f->a;
+	c.app = &f->t.app;
+	c.a = &f->t.a;
 	c.actor = "anonymous";
 	c.client_ip = ip;
 	return c;
@@ -173,7 +93,7 @@ static struct ctx ctx_as(struct fx *f, const struct principal *p)
 {
 	struct ctx c = ctx_anon(f, IP1);
 	c.who = p;
-	c.actor = arena_printf(&f->a, "user:%lld:%s", (long long)p->user_id, p->username);
+	c.actor = arena_printf(&f->t.a, "user:%lld:%s", (long long)p->user_id, p->username);
 	return c;
 }
 
@@ -232,7 +152,7 @@ static struct principal *auth(struct fx *f, const char *token)
 {
 	struct principal *p = NULL;
 	struct err e = {0};
-	int rc = identity_authenticate(&f->app, token, &f->a, &p, &e);
+	int rc = identity_authenticate(&f->t.app, token, &f->t.a, &p, &e);
 	if (rc == 0)
 		assert_non_null(p);
 	else
@@ -249,7 +169,7 @@ static void totp_now(const char *secret, char out[8])
 
 static int64_t audit_count(struct fx *f, const char *action)
 {
-	return sql_int(f, "SELECT count(*) FROM audit_log WHERE action = $1", ARGS(SA_TEXT(action)));
+	return testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = $1", ARGS(SA_TEXT(action)));
 }
 
 /* ---- validators ---- */
@@ -405,7 +325,7 @@ static void test_register(void **state)
 	/* the same CCCD again: 409, nothing written */
 	err_clear(&e);
 	assert_int_equal(identity_citizen_register(&c, &u, NULL, &e), ERR_CONFLICT);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM users", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM users", NOARGS), 1);
 	assert_int_equal(audit_count(f, "citizen.register"), 1);
 
 	/* every bad field named at once */
@@ -473,7 +393,7 @@ static void test_user_create_authority(void **state)
 	struct ctx cc = ctx_as(f, citizen);
 	err_clear(&e);
 	assert_int_equal(identity_user_create(&cc, &off, NULL, &e), ERR_FORBIDDEN);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM users", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM users", NOARGS), 1);
 
 	/* officials need an existing agency */
 	struct ctx cli = ctx_cli(f);
@@ -613,15 +533,15 @@ static void test_login_logout(void **state)
 	assert_int_equal(strlen(lr.token), 43);
 	assert_true(strlen(lr.csrf) >= 32);
 	assert_string_equal(lr.user.username, CCCD1);
-	assert_true(lr.expires_at >= before + f->cfg.session_absolute * 1000000);
-	assert_true(lr.expires_at <= test_clock() + f->cfg.session_absolute * 1000000);
+	assert_true(lr.expires_at >= before + f->t.cfg.session_absolute * 1000000);
+	assert_true(lr.expires_at <= test_clock() + f->t.cfg.session_absolute * 1000000);
 
 	/* only the SHA-256 of the token is stored */
 	char h[65];
 	crypto_sha256_hex(lr.token, strlen(lr.token), h);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(h))), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions WHERE id_hash = $1 OR csrf = $1",
-				 ARGS(SA_TEXT(lr.token))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(h))), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions WHERE id_hash = $1 OR csrf = $1",
+				     ARGS(SA_TEXT(lr.token))),
 			 0);
 
 	struct principal *p = auth(f, lr.token);
@@ -652,18 +572,18 @@ static void test_login_logout(void **state)
 	/* a second session of the same user */
 	struct login_result lr2;
 	must_login(f, CCCD1, PW, NULL, &lr2);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions", NOARGS), 2);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions", NOARGS), 2);
 
 	struct ctx c = ctx_as(f, p);
 	struct err e = {0};
 	assert_int_equal(identity_logout(&c, &e), 0);
 	assert_null(auth(f, lr.token));
 	assert_non_null(auth(f, lr2.token)); /* only this session ended */
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(h))), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(h))), 0);
 	assert_int_equal(audit_count(f, "auth.login"), 2);
 	assert_int_equal(audit_count(f, "auth.logout"), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'auth.login' AND actor = $1",
-				 ARGS(SA_TEXT(arena_printf(&f->a, "user:%lld:%s", (long long)lr.user.id, CCCD1)))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'auth.login' AND actor = $1",
+				     ARGS(SA_TEXT(arena_printf(&f->t.a, "user:%lld:%s", (long long)lr.user.id, CCCD1)))),
 			 2);
 	struct ctx cli = ctx_cli(f);
 	assert_int_equal(identity_logout(&cli, &e), ERR_BAD_REQUEST); /* no session to end */
@@ -688,15 +608,15 @@ static void test_login_failures(void **state)
 			 ERR_UNAUTHENTICATED);
 	assert_string_equal(e1.msg, "wrong user name or password");
 	assert_null(lr.token[0] ? lr.token : NULL);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions", NOARGS), 0);
 	/* audited with the name tried and the IP, never the password */
 	assert_int_equal(audit_count(f, "auth.login_failed"), 4);
-	assert_int_equal(sql_int(f,
-				 "SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed' AND object = $1 AND "
-				 "change LIKE '%unknown_user%' AND change LIKE '%" IP1 "%'",
-				 ARGS(SA_TEXT("user:nobody.here"))),
+	assert_int_equal(testapp_int(&f->t,
+				     "SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed' AND object = $1 AND "
+				     "change LIKE '%unknown_user%' AND change LIKE '%" IP1 "%'",
+				     ARGS(SA_TEXT("user:nobody.here"))),
 			 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE change LIKE '%wrong password!%'", NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE change LIKE '%wrong password!%'", NOARGS),
 			 0);
 }
 
@@ -713,11 +633,11 @@ static void test_session_expiry(void **state)
 	char ha[65], hb[65];
 	crypto_sha256_hex(a.token, strlen(a.token), ha);
 	crypto_sha256_hex(b.token, strlen(b.token), hb);
-	int64_t idle = f->cfg.session_idle * 1000000;
+	int64_t idle = f->t.cfg.session_idle * 1000000;
 	/* a: idle too long; b: past its absolute end (rows changed behind the cache's back) */
-	sql_exec(f, "UPDATE sessions SET last_seen = last_seen - $1 - 1000000 WHERE id_hash = $2",
-		 ARGS(SA_INT(idle), SA_TEXT(ha)));
-	sql_exec(f, "UPDATE sessions SET expires_at = $1 WHERE id_hash = $2", ARGS(SA_INT(test_clock() - 1), SA_TEXT(hb)));
+	testapp_exec(&f->t, "UPDATE sessions SET last_seen = last_seen - $1 - 1000000 WHERE id_hash = $2",
+		     ARGS(SA_INT(idle), SA_TEXT(ha)));
+	testapp_exec(&f->t, "UPDATE sessions SET expires_at = $1 WHERE id_hash = $2", ARGS(SA_INT(test_clock() - 1), SA_TEXT(hb)));
 	/* the cache re-checks the database after IDENTITY_CACHE_TTL_S */
 	advance_s(IDENTITY_CACHE_TTL_S + 1);
 	assert_null(auth(f, a.token));
@@ -727,24 +647,24 @@ static void test_session_expiry(void **state)
 	/* idle timeout by the clock alone, and last_seen written at most once a minute */
 	char hc[65];
 	crypto_sha256_hex(c.token, strlen(c.token), hc);
-	int64_t seen0 = sql_int(f, "SELECT last_seen FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(hc)));
+	int64_t seen0 = testapp_int(&f->t, "SELECT last_seen FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(hc)));
 	advance_s(30);
 	assert_non_null(auth(f, c.token));
-	assert_int_equal(sql_int(f, "SELECT last_seen FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(hc))), seen0);
+	assert_int_equal(testapp_int(&f->t, "SELECT last_seen FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(hc))), seen0);
 	advance_s(31);
 	int64_t t = test_clock();
 	assert_non_null(auth(f, c.token));
-	int64_t seen1 = sql_int(f, "SELECT last_seen FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(hc)));
+	int64_t seen1 = testapp_int(&f->t, "SELECT last_seen FROM sessions WHERE id_hash = $1", ARGS(SA_TEXT(hc)));
 	assert_true(seen1 >= t && seen1 <= test_clock());
-	advance_s((double)f->cfg.session_idle - 5);
+	advance_s((double)f->t.cfg.session_idle - 5);
 	assert_non_null(auth(f, c.token)); /* used within the idle time: still alive */
-	advance_s((double)f->cfg.session_idle + 1);
+	advance_s((double)f->t.cfg.session_idle + 1);
 	assert_null(auth(f, c.token));
 
 	/* absolute end by the clock, even when used all the time */
 	struct login_result d;
 	must_login(f, CCCD1, PW, NULL, &d);
-	for (int64_t s = 0; s < f->cfg.session_absolute - 600; s += 600) {
+	for (int64_t s = 0; s < f->t.cfg.session_absolute - 600; s += 600) {
 		advance_s(600);
 		if (!auth(f, d.token))
 			fail_msg("session ended early, after %lld s", (long long)s);
@@ -754,9 +674,9 @@ static void test_session_expiry(void **state)
 	/* housekeeping removes what is dead */
 	int64_t deleted = 0;
 	struct err e = {0};
-	assert_int_equal(identity_sessions_purge(&f->app, &deleted, &e), 0);
+	assert_int_equal(identity_sessions_purge(&f->t.app, &deleted, &e), 0);
 	assert_true(deleted >= 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions", NOARGS), 0);
 }
 
 static void test_session_cache(void **state)
@@ -767,7 +687,7 @@ static void test_session_cache(void **state)
 	must_login(f, CCCD1, PW, NULL, &a);
 	assert_non_null(auth(f, a.token));
 	/* another node ends the session in the database: this node notices within the TTL */
-	sql_exec(f, "DELETE FROM sessions", NOARGS);
+	testapp_exec(&f->t, "DELETE FROM sessions", NOARGS);
 	assert_non_null(auth(f, a.token)); /* served from the cache */
 	advance_s(IDENTITY_CACHE_TTL_S + 1);
 	assert_null(auth(f, a.token));
@@ -815,7 +735,7 @@ static void test_password_change(void **state)
 	/* every session ended, in the cache too */
 	assert_null(auth(f, a.token));
 	assert_null(auth(f, b.token));
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions", NOARGS), 0);
 	struct login_result lr;
 	assert_int_equal(login(f, CCCD1, PW, NULL, &lr, &e), ERR_UNAUTHENTICATED);
 	must_login(f, CCCD1, PW2, NULL, &lr);
@@ -828,10 +748,10 @@ static void test_password_change(void **state)
 	err_clear(&e);
 	assert_int_equal(identity_password_set(&cli, "nobody", NULL, PW, &e), ERR_NOT_FOUND);
 	assert_int_equal(audit_count(f, "user.password"), 2);
-	assert_int_equal(sql_int(f,
-				 "SELECT count(*) FROM audit_log WHERE change LIKE '%argon2%' OR change LIKE '%' || $1 || "
-				 "'%' OR change LIKE '%' || $2 || '%'",
-				 ARGS(SA_TEXT(PW), SA_TEXT(PW2))),
+	assert_int_equal(testapp_int(&f->t,
+				     "SELECT count(*) FROM audit_log WHERE change LIKE '%argon2%' OR change LIKE '%' || $1 || "
+				     "'%' OR change LIKE '%' || $2 || '%'",
+				     ARGS(SA_TEXT(PW), SA_TEXT(PW2))),
 			 0);
 }
 
@@ -852,7 +772,7 @@ static void test_disable(void **state)
 	err_clear(&e);
 	assert_int_equal(identity_user_disable(&cli, CCCD1, true, &e), 0);
 	assert_null(auth(f, lr.token)); /* at once, not after the cache TTL */
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM sessions", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM sessions", NOARGS), 0);
 	struct login_result lr2;
 	assert_int_equal(login(f, CCCD1, PW, NULL, &lr2, &e), ERR_UNAUTHENTICATED);
 	assert_non_null(strstr(e.msg, "disabled"));
@@ -892,8 +812,8 @@ static void test_totp_admin(void **state)
 	const char *secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 	struct ctx cli = ctx_cli(f);
 	assert_int_equal(identity_totp_set(&cli, "quantri", "jbswy3dpehpk3pxp jbswy3dpehpk3pxp", &e), 0);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM users WHERE totp_secret = $1 AND totp_enabled = 1",
-				 ARGS(SA_TEXT(secret))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM users WHERE totp_secret = $1 AND totp_enabled = 1",
+				     ARGS(SA_TEXT(secret))),
 			 1);
 	err_clear(&e);
 	assert_int_equal(identity_totp_set(&cli, "quantri", "not base32!", &e), ERR_INVALID);
@@ -928,9 +848,9 @@ static void test_totp_admin(void **state)
 	struct login_result lr2;
 	assert_int_equal(login(f, "quantri", PW, code, &lr2, &e), ERR_UNAUTHENTICATED);
 	assert_true(has_field(&e, "totp"));
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed' AND change LIKE "
-				    "'%totp_replay%'",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed' AND change LIKE "
+					"'%totp_replay%'",
+				     NOARGS),
 			 1);
 	/* the next step's code works; an older one does not */
 	advance_s(30);
@@ -945,11 +865,11 @@ static void test_totp_admin(void **state)
 	assert_int_equal(login(f, "quantri", PW, spaced, &lr2, &e), 0);
 	/* not required when the setting is off and not enrolled */
 	assert_int_equal(identity_totp_set(&cli, "quantri", NULL, &e), 0);
-	f->cfg.totp_required_admin = false;
+	f->t.cfg.totp_required_admin = false;
 	must_login(f, "quantri", PW, NULL, &lr2);
 	assert_true(audit_count(f, "user.totp") >= 2);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE change LIKE '%' || $1 || '%'",
-				 ARGS(SA_TEXT(secret))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE change LIKE '%' || $1 || '%'",
+				     ARGS(SA_TEXT(secret))),
 			 0);
 }
 
@@ -1035,7 +955,7 @@ static void test_throttle_account(void **state)
 	/* a quiet window forgets old failures */
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(login(f, CCCD1, "wrong password", NULL, &lr, &e), ERR_UNAUTHENTICATED);
-	advance_s((double)f->cfg.login_window + 1);
+	advance_s((double)f->t.cfg.login_window + 1);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(login(f, CCCD1, "wrong password", NULL, &lr, &e), ERR_UNAUTHENTICATED);
 	assert_int_equal(login(f, CCCD1, PW, NULL, &lr, &e), ERR_RATE_LIMITED);
@@ -1079,8 +999,8 @@ static void test_throttle_long_names(void **state)
 			       &lr, &e),
 			 ERR_RATE_LIMITED);
 	must_login(f, name64, PW, NULL, &lr);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed' AND object = $1",
-				 ARGS(SA_TEXT(arena_printf(&f->a, "user:%s", name64)))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed' AND object = $1",
+				     ARGS(SA_TEXT(arena_printf(&f->t.a, "user:%s", name64)))),
 			 3); /* audited under the first 64 bytes, lowercased */
 }
 
@@ -1088,7 +1008,7 @@ static void test_throttle_ip(void **state)
 {
 	struct fx *f = *state;
 	register_citizen(f, CCCD1, PW);
-	f->cfg.login_ip_failures = 5;
+	f->t.cfg.login_ip_failures = 5;
 	struct login_result lr;
 	struct err e = {0};
 	char name[32];
@@ -1098,9 +1018,9 @@ static void test_throttle_ip(void **state)
 	}
 	/* that IP is refused for the rest of the window, even for a good account */
 	assert_int_equal(login_ip(f, "203.0.113.9", CCCD1, PW, NULL, &lr, &e), ERR_RATE_LIMITED);
-	assert_true(e.retry_after > f->cfg.login_window - 5 && e.retry_after <= f->cfg.login_window);
+	assert_true(e.retry_after > f->t.cfg.login_window - 5 && e.retry_after <= f->t.cfg.login_window);
 	assert_int_equal(login_ip(f, "203.0.113.10", CCCD1, PW, NULL, &lr, &e), 0);
-	advance_s((double)f->cfg.login_window - 10);
+	advance_s((double)f->t.cfg.login_window - 10);
 	assert_int_equal(login_ip(f, "203.0.113.9", CCCD1, PW, NULL, &lr, &e), ERR_RATE_LIMITED);
 	assert_true(e.retry_after <= 10);
 	advance_s(11);
@@ -1121,18 +1041,18 @@ static void test_rehash(void **state)
 	struct fx *f = *state;
 	register_citizen(f, CCCD1, PW);
 	const char *sql = "SELECT count(*) FROM users WHERE password_hash LIKE $1";
-	assert_int_equal(sql_int(f, sql, ARGS(SA_TEXT("$argon2id$v=19$m=8192,t=1,%"))), 1);
+	assert_int_equal(testapp_int(&f->t, sql, ARGS(SA_TEXT("$argon2id$v=19$m=8192,t=1,%"))), 1);
 	struct login_result lr;
 	/* stronger parameters: rehashed at the next login */
-	f->app.pw.ops = 2;
+	f->t.app.pw.ops = 2;
 	must_login(f, CCCD1, PW, NULL, &lr);
-	assert_int_equal(sql_int(f, sql, ARGS(SA_TEXT("$argon2id$v=19$m=8192,t=2,%"))), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE change LIKE '%\"rehashed\":true%'", NOARGS),
+	assert_int_equal(testapp_int(&f->t, sql, ARGS(SA_TEXT("$argon2id$v=19$m=8192,t=2,%"))), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE change LIKE '%\"rehashed\":true%'", NOARGS),
 			 1);
 	/* weaker ones never weaken a hash */
-	f->app.pw.ops = 1;
+	f->t.app.pw.ops = 1;
 	must_login(f, CCCD1, PW, NULL, &lr);
-	assert_int_equal(sql_int(f, sql, ARGS(SA_TEXT("$argon2id$v=19$m=8192,t=2,%"))), 1);
+	assert_int_equal(testapp_int(&f->t, sql, ARGS(SA_TEXT("$argon2id$v=19$m=8192,t=2,%"))), 1);
 	must_login(f, CCCD1, PW, NULL, &lr);
 }
 
@@ -1146,16 +1066,16 @@ static void test_audit_chain(void **state)
 	assert_int_equal(login(f, CCCD1, "wrong password", NULL, &bad, &e), ERR_UNAUTHENTICATED);
 	/* every entry identity appended is a valid, signed link of the chain */
 	struct audit_verify_result res = {0};
-	assert_int_equal(audit_verify(&f->app, &res, &e), 0);
+	assert_int_equal(audit_verify(&f->t.app, &res, &e), 0);
 	assert_int_equal(res.entries, 3);
 	assert_int_equal(res.first_bad, 0);
 	/* tokens, CSRF tokens and hashes never reach the audit documents */
-	assert_int_equal(sql_int(f,
-				 "SELECT count(*) FROM audit_log WHERE change LIKE '%argon2%' OR change LIKE '%' || $1 || '%' "
-				 "OR change LIKE '%' || $2 || '%'",
-				 ARGS(SA_TEXT(lr.token), SA_TEXT(lr.csrf))),
+	assert_int_equal(testapp_int(&f->t,
+				     "SELECT count(*) FROM audit_log WHERE change LIKE '%argon2%' OR change LIKE '%' || $1 || '%' "
+				     "OR change LIKE '%' || $2 || '%'",
+				     ARGS(SA_TEXT(lr.token), SA_TEXT(lr.csrf))),
 			 0);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log", NOARGS), 3);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log", NOARGS), 3);
 }
 
 /* ---- the JSON routes through the real server ---- */
@@ -1262,7 +1182,7 @@ static void test_http_routes(void **state)
 				   .conn_timeout = 10};
 	struct http_server *srv;
 	struct err e = {0};
-	assert_int_equal(http_start(&srv, &opt, identity_routes, identity_nroutes, &f->app, &e), 0);
+	assert_int_equal(http_start(&srv, &opt, identity_routes, identity_nroutes, &f->t.app, &e), 0);
 	int port = http_port(srv);
 	struct http_res r = {0};
 	char hv[512], auth_h[128], cookie_h[128], csrf_h[128];
@@ -1308,7 +1228,7 @@ static void test_http_routes(void **state)
 	assert_non_null(header_of(&r, "Set-Cookie", hv, sizeof hv));
 	char want[256];
 	snprintf(want, sizeof want, "tinhso_session=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld", token,
-		 (long long)f->cfg.session_absolute);
+		 (long long)f->t.cfg.session_absolute);
 	assert_string_equal(hv, want); /* no Secure over plain HTTP */
 	header_of(&r, "Cache-Control", hv, sizeof hv);
 	assert_string_equal(hv, "no-store");
@@ -1374,7 +1294,7 @@ static void test_http_routes(void **state)
 	assert_true(atoi(hv) >= 1);
 
 	/* an administrator's routes, with a bearer session of an admin without TOTP */
-	f->cfg.totp_required_admin = false;
+	f->t.cfg.totp_required_admin = false;
 	create_user(f, "quantri", ROLE_ADMIN, NULL);
 	http_do(port, "POST", "/api/v1/auth/login", "{\"username\":\"quantri\",\"password\":\"" PW "\"}", NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
@@ -1422,23 +1342,23 @@ int main(void)
 		cmocka_unit_test(test_validators),
 		cmocka_unit_test(test_password_rules),
 		cmocka_unit_test(test_in_scope),
-		cmocka_unit_test_setup_teardown(test_register, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_user_create_authority, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_user_get_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_login_logout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_login_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_session_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_session_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_password_change, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_totp_admin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_totp_enrol, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_throttle_account, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_throttle_long_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_throttle_ip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rehash, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_register, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_user_create_authority, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_user_get_list, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_login_logout, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_login_failures, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_session_expiry, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_session_cache, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_password_change, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_disable, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_totp_admin, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_totp_enrol, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_throttle_account, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_throttle_long_names, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_throttle_ip, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_rehash, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_audit_chain, setup, testapp_teardown),
+		cmocka_unit_test_setup_teardown(test_http_routes, setup, testapp_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();

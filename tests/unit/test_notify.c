@@ -20,7 +20,6 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -41,6 +40,7 @@
 #include "http/http.h"
 #include "notify/notify.h"
 #include "store/store.h"
+#include "support/testapp.h"
 
 /* the simulated SMS gateway, served in-process */
 #include "../../src/sim/sim_sms.c"
@@ -54,167 +54,37 @@
 #define US INT64_C(1000000)
 
 struct fx {
-	char dir[64];
-	char web[1024];
-	struct config cfg;
-	struct app app;
+	struct testapp t;
+	char web[1100];
 };
 
 /* ---- helpers ---- */
 
-struct sql_run {
-	const char *sql;
-	const struct store_arg *args;
-	int nargs;
-	int64_t value;
-	char *text;
-	struct arena a;
-};
-
-static int sql_exec_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	int rc = store_exec(tx, s->sql, s->args, s->nargs, e);
-	s->value = rc;
-	return rc < 0 ? rc : 0;
-}
-
-static int sql_int_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->value = -1;
-	int rc = store_get_int(tx, s->sql, s->args, s->nargs, &s->value, e);
-	return rc < 0 ? rc : 0;
-}
-
-static int sql_text_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->text = NULL;
-	int rc = store_get_text(tx, s->sql, s->args, s->nargs, &s->a, &s->text, e);
-	return rc < 0 ? rc : 0;
-}
-
-static int64_t sql_exec(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, NULL, ARENA_INIT};
-	struct err e = {0};
-	if (store_write(f->app.db, sql_exec_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
-
-static int64_t sql_int(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, NULL, ARENA_INIT};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_int_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
-
-/* A malloc'd copy of the text of the one row (NULL when none). */
-static char *sql_text(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, NULL, ARENA_INIT};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_text_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	char *out = s.text ? strdup(s.text) : NULL;
-	arena_free(&s.a);
-	return out;
-}
-
-static void set(struct fx *f, const char *name, const char *value)
-{
-	struct err e = {0};
-	if (config_set(&f->cfg, name, value, &e) != 0)
-		fail_msg("config_set %s: %s", name, e.msg);
-}
-
-static void add_agency(struct fx *f, const char *code, const char *name)
-{
-	sql_exec(f,
-		 "INSERT INTO agencies (code, name, name_fold, level, kind, path, created_at, updated_at) "
-		 "VALUES ($1, $2, $2, 'commune', 'people_committee', $3, 0, 0)",
-		 ARGS(SA_TEXT(code), SA_TEXT(name), SA_TEXT(code)));
-}
-
 static void add_user(struct fx *f, const char *username, const char *role, const char *agency, const char *email,
 		     const char *phone, int disabled)
 {
-	sql_exec(f,
-		 "INSERT INTO users (username, role, agency_code, full_name, email, phone, password_hash, disabled, "
-		 "password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $1, $4, $5, 'x', $6, 0, 0, 0)",
-		 ARGS(SA_TEXT(username), SA_TEXT(role), SA_TEXT(agency), SA_TEXT(email), SA_TEXT(phone),
-		      SA_INT(disabled)));
+	struct testapp_user u = {.username = username, .role = role, .agency = agency, .email = email, .phone = phone,
+				 .disabled = disabled};
+	testapp_add_user(&f->t, &u);
 }
 
 static bool use_pg;
-
-static const char *pg_url(void)
-{
-	const char *u = getenv("TINHSO_TEST_PG_URL");
-	return u && *u ? u : NULL;
-}
-
-static void pg_reset(void)
-{
-	PGconn *c = PQconnectdb(pg_url());
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("cannot connect to TINHSO_TEST_PG_URL: %s", PQerrorMessage(c));
-	PGresult *r =
-		PQexec(c, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("resetting the schema: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-notify-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	const char *src = getenv("TINHSO_SOURCE_DIR");
-	if (src && *src) {
-		snprintf(f->web, sizeof f->web, "%s/web", src);
-	} else {
-		/* this file is SRC/tests/unit/test_notify.c */
-		snprintf(f->web, sizeof f->web, "%s", __FILE__);
-		char *cut = strstr(f->web, "/tests/unit/");
-		assert_non_null(cut);
-		snprintf(cut, sizeof f->web - (size_t)(cut - f->web), "/web");
-	}
-	char probe[1100];
+	snprintf(f->web, sizeof f->web, "%s/web", testapp_source_dir());
+	char probe[1200];
 	snprintf(probe, sizeof probe, "%s/i18n/vi/notify.json", f->web);
 	assert_int_equal(access(probe, R_OK), 0);
-	struct err e = {0};
-	char url[1024];
-	if (use_pg) {
-		snprintf(url, sizeof url, "%s", pg_url());
-		pg_reset();
-	} else {
-		snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-	}
-	config_defaults(&f->cfg);
-	set(f, "db", url);
-	set(f, "data", f->dir);
-	set(f, "log_level", "off");
-	set(f, "web_dir", f->web);
-	assert_int_equal(crypto_init(&e), 0);
-	assert_int_equal(keys_create(f->dir, &e), 1);
-	if (app_open(&f->app, &f->cfg, true, &e) != 0)
-		fail_msg("app_open: %s", e.msg);
-	add_agency(f, AGENCY, AGENCY_NAME);
-	add_agency(f, OTHER_AGENCY, "UBND xã Khác");
-	add_agency(f, EMPTY_AGENCY, "UBND xã Vắng");
-	sql_exec(f,
-		 "INSERT INTO procedures (code, name, name_fold, field, levels, handled_by, online, processing_days, "
-		 "doc, created_at, updated_at) VALUES ($1, $2, 'dang ky khai sinh', 'Hộ tịch', ',commune,', "
-		 "'commune_ubnd', 'full', 3, '{}', 0, 0)",
-		 ARGS(SA_TEXT(PROC), SA_TEXT(PROC_NAME)));
+	testapp_init(&f->t, "notify", use_pg);
+	testapp_set(&f->t, "web_dir", f->web);
+	testapp_open(&f->t);
+	testapp_add_agency(&f->t, AGENCY, AGENCY_NAME, NULL, "commune", "people_committee");
+	testapp_add_agency(&f->t, OTHER_AGENCY, "UBND xã Khác", NULL, "commune", "people_committee");
+	testapp_add_agency(&f->t, EMPTY_AGENCY, "UBND xã Vắng", NULL, "commune", "people_committee");
+	testapp_add_procedure(&f->t, PROC, PROC_NAME, ",commune,", "commune_ubnd", 3);
 	add_user(f, "canbo1", "official", AGENCY, "canbo1@tanhung.gov.vn", "0912000001", 0);
 	add_user(f, "lanhdao", "leader", AGENCY, NULL, "0912000002", 0);
 	add_user(f, "nghiviec", "official", AGENCY, "old@tanhung.gov.vn", "0912000003", 1);
@@ -227,13 +97,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	notify_stop(&f->app);
-	app_close(&f->app);
-	config_free(&f->cfg);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
+	notify_stop(&f->t.app);
+	testapp_close(&f->t);
 	free(f);
 	return 0;
 }
@@ -284,26 +149,25 @@ static int ev_fn(struct store_tx *tx, void *arg, struct err *e)
 
 static int queue(struct fx *f, enum notify_event ev, const struct notify_dossier *d, bool fail_after)
 {
-	struct ev_job j = {&f->app, ev, d, fail_after};
+	struct ev_job j = {&f->t.app, ev, d, fail_after};
 	struct err e = {0};
-	return store_write(f->app.db, ev_fn, &j, &e);
+	return store_write(f->t.app.db, ev_fn, &j, &e);
 }
 
 static int64_t rows(struct fx *f)
 {
-	return sql_int(f, "SELECT COUNT(*) FROM outbox", NOARGS);
+	return testapp_int(&f->t, "SELECT COUNT(*) FROM outbox", NOARGS);
 }
 
 /* The payload of the row of that channel (and recipient, NULL: the applicant), parsed. */
 static json_t *payload(struct fx *f, const char *channel, const char *recipient)
 {
-	char *p = sql_text(f,
-			   "SELECT payload FROM outbox WHERE channel = $1 AND payload LIKE $2 ORDER BY id DESC LIMIT 1",
-			   ARGS(SA_TEXT(channel), SA_TEXT(recipient ? recipient : "%\"recipient\":\"applicant\"%")));
+	char *p = testapp_text(&f->t,
+			       "SELECT payload FROM outbox WHERE channel = $1 AND payload LIKE $2 ORDER BY id DESC LIMIT 1",
+			       ARGS(SA_TEXT(channel), SA_TEXT(recipient ? recipient : "%\"recipient\":\"applicant\"%")));
 	if (!p)
 		return NULL;
 	json_t *j = json_loads(p, 0, NULL);
-	free(p);
 	assert_non_null(j);
 	return j;
 }
@@ -329,14 +193,14 @@ static void test_event_names(void **state)
 static void test_channels_and_text(void **state)
 {
 	struct fx *f = *state;
-	set(f, "smtp_url", "smtp://127.0.0.1:9");
-	set(f, "sim_url", "http://127.0.0.1:9/");
+	testapp_set(&f->t, "smtp_url", "smtp://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9/");
 	struct notify_dossier d = dossier("000.00.30.H23-250310-0001");
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
 	assert_int_equal(rows(f), 3);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE kind = 'notify' AND attempts = 0 AND "
-				    "done_at IS NULL AND next_at > 0",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE kind = 'notify' AND attempts = 0 AND "
+					"done_at IS NULL AND next_at > 0",
+				     NOARGS),
 			 3);
 
 	json_t *sms = payload(f, "sms", NULL);
@@ -349,9 +213,8 @@ static void test_channels_and_text(void **state)
 	assert_string_equal(js(sms, "lang"), "vi");
 	assert_null(json_object_get(sms, "subject"));
 	json_decref(sms);
-	char *dd = sql_text(f, "SELECT dedupe FROM outbox WHERE channel = 'sms'", NOARGS);
+	char *dd = testapp_text(&f->t, "SELECT dedupe FROM outbox WHERE channel = 'sms'", NOARGS);
 	assert_string_equal(dd, "000.00.30.H23-250310-0001:received:7:sms");
-	free(dd);
 
 	json_t *mail = payload(f, "email", NULL);
 	assert_string_equal(js(mail, "to"), "hong@example.vn");
@@ -370,31 +233,31 @@ static void test_channels_and_text(void **state)
 	d = dossier("D2");
 	d.email = NULL;
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D2:%'", NOARGS), 2);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D2:%'", NOARGS), 2);
 	d = dossier("D3");
 	d.email = "x@y.vn>\r\nRCPT TO:<evil@z.vn";
 	d.phone = "";
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D3:%'", NOARGS), 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe = 'D3:received:7:file'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D3:%'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe = 'D3:received:7:file'", NOARGS), 1);
 	/* no SMTP server, no SMS gateway, no file sink: nothing */
-	set(f, "smtp_url", "");
-	set(f, "sim_url", "");
-	set(f, "notify_file", "");
+	testapp_set(&f->t, "smtp_url", "");
+	testapp_set(&f->t, "sim_url", "");
+	testapp_set(&f->t, "notify_file", "");
 	d = dossier("D4");
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D4:%'", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D4:%'", NOARGS), 0);
 	/* an explicit SMS gateway without the simulator */
-	set(f, "sms_url", "http://127.0.0.1:9/send");
+	testapp_set(&f->t, "sms_url", "http://127.0.0.1:9/send");
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe = 'D4:received:7:sms'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe = 'D4:received:7:sms'", NOARGS), 1);
 }
 
 static void test_dedupe_and_rollback(void **state)
 {
 	struct fx *f = *state;
-	set(f, "smtp_url", "smtp://127.0.0.1:9");
-	set(f, "sim_url", "http://127.0.0.1:9");
+	testapp_set(&f->t, "smtp_url", "smtp://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9");
 	struct notify_dossier d = dossier("D1");
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
 	assert_int_equal(rows(f), 3);
@@ -408,7 +271,7 @@ static void test_dedupe_and_rollback(void **state)
 	/* a transaction that fails after queueing leaves nothing */
 	d = dossier("D9");
 	assert_int_equal(queue(f, NE_RECEIVED, &d, true), ERR_CONFLICT);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D9:%'", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'D9:%'", NOARGS), 0);
 	assert_int_equal(rows(f), 6);
 	/* bad calls are the caller's bugs */
 	d.code = NULL;
@@ -421,7 +284,7 @@ static void test_dedupe_and_rollback(void **state)
 static void test_languages_amounts_sections(void **state)
 {
 	struct fx *f = *state;
-	set(f, "sim_url", "http://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9");
 	struct notify_dossier d = dossier("P1");
 	d.amount = 1250000;
 	d.note = NULL;
@@ -487,10 +350,10 @@ static void test_languages_amounts_sections(void **state)
 static void test_catalogs_match_builtin(void **state)
 {
 	struct fx *f = *state;
-	set(f, "smtp_url", "smtp://127.0.0.1:9");
-	set(f, "sim_url", "http://127.0.0.1:9");
+	testapp_set(&f->t, "smtp_url", "smtp://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9");
 	char missing[1100];
-	snprintf(missing, sizeof missing, "%s/no-such-web", f->dir);
+	snprintf(missing, sizeof missing, "%s/no-such-web", f->t.dir);
 	for (int lang = 0; lang < 2; lang++) {
 		for (int ev = 0; ev < NE_DUE_SOON; ev++) {
 			char code[64];
@@ -500,10 +363,10 @@ static void test_catalogs_match_builtin(void **state)
 			d.amount = 30000;
 			d.note = "ghi chú";
 			d.step_id = 1;
-			set(f, "web_dir", f->web);
+			testapp_set(&f->t, "web_dir", f->web);
 			assert_int_equal(queue(f, (enum notify_event)ev, &d, false), 0);
 			d.step_id = 2;
-			set(f, "web_dir", missing);
+			testapp_set(&f->t, "web_dir", missing);
 			assert_int_equal(queue(f, (enum notify_event)ev, &d, false), 0);
 			static const char *const ch[] = {"sms", "email", "file"};
 			for (int c = 0; c < 3; c++) {
@@ -525,7 +388,7 @@ static void test_catalogs_match_builtin(void **state)
 			}
 		}
 	}
-	set(f, "web_dir", f->web);
+	testapp_set(&f->t, "web_dir", f->web);
 }
 
 /* An operator's catalog overrides what it names; the rest, and a broken
@@ -533,9 +396,9 @@ static void test_catalogs_match_builtin(void **state)
 static void test_catalog_override(void **state)
 {
 	struct fx *f = *state;
-	set(f, "sim_url", "http://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9");
 	char web[1100], path[1200];
-	snprintf(web, sizeof web, "%s/web", f->dir);
+	snprintf(web, sizeof web, "%s/web", f->t.dir);
 	const char *dirs[] = {"", "/i18n", "/i18n/vi", "/i18n/en"};
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof path, "%s%s", web, dirs[i]);
@@ -553,7 +416,7 @@ static void test_catalog_override(void **state)
 	assert_non_null(fp);
 	fputs("{\"received\": ", fp); /* broken */
 	fclose(fp);
-	set(f, "web_dir", web);
+	testapp_set(&f->t, "web_dir", web);
 	struct notify_dossier d = dossier("K1");
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
 	json_t *j = payload(f, "sms", "%K1:received%");
@@ -574,19 +437,19 @@ static void test_catalog_override(void **state)
 static void test_official_events(void **state)
 {
 	struct fx *f = *state;
-	set(f, "smtp_url", "smtp://127.0.0.1:9");
-	set(f, "sim_url", "http://127.0.0.1:9");
+	testapp_set(&f->t, "smtp_url", "smtp://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9");
 	struct notify_dossier d = dossier("O1");
 	d.email = "applicant-must-not-get-this@example.vn";
 	d.step_id = 1700000000000000;
 	assert_int_equal(queue(f, NE_DUE_SOON, &d, false), 0);
 	/* canbo1: email, sms, file; lanhdao (no e-mail): sms, file; disabled, citizen, other agency: none */
 	assert_int_equal(rows(f), 5);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%applicant-must-not%'", NOARGS), 0);
-	int64_t canbo1 = sql_int(f, "SELECT id FROM users WHERE username = 'canbo1'", NOARGS);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%applicant-must-not%'", NOARGS), 0);
+	int64_t canbo1 = testapp_int(&f->t, "SELECT id FROM users WHERE username = 'canbo1'", NOARGS);
 	char key[64], like[80];
 	snprintf(key, sizeof key, "O1:due_soon:1700000000000000:email:user:%lld", (long long)canbo1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe = $1", ARGS(SA_TEXT(key))), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe = $1", ARGS(SA_TEXT(key))), 1);
 	snprintf(like, sizeof like, "%%\"recipient\":\"user:%lld\"%%", (long long)canbo1);
 	json_t *j = payload(f, "email", like);
 	assert_string_equal(js(j, "to"), "canbo1@tanhung.gov.vn");
@@ -616,7 +479,7 @@ static void test_official_events(void **state)
 static int file_lines(struct fx *f, const char *event_id, int *matching, int *whole)
 {
 	char path[256];
-	snprintf(path, sizeof path, "%s/notifications.jsonl", f->dir);
+	snprintf(path, sizeof path, "%s/notifications.jsonl", f->t.dir);
 	FILE *fp = fopen(path, "rb");
 	int n = 0;
 	*matching = 0;
@@ -647,36 +510,36 @@ static void test_file_sink_once(void **state)
 	assert_int_equal(rows(f), 1);
 	struct err e = {0};
 	int64_t now = time_now_us() + 10 * US;
-	assert_int_equal(notify_deliver_batch(&f->app, now, &e), 1);
+	assert_int_equal(notify_deliver_batch(&f->t.app, now, &e), 1);
 	int m, whole;
 	assert_int_equal(file_lines(f, "F1:received:7", &m, &whole), 1);
 	assert_int_equal(m, 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND attempts = 1 AND "
-				    "last_error IS NULL",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND attempts = 1 AND "
+					"last_error IS NULL",
+				     NOARGS),
 			 1);
-	assert_int_equal(notify_deliver_batch(&f->app, now, &e), 0);
+	assert_int_equal(notify_deliver_batch(&f->t.app, now, &e), 0);
 
 	/* a crash after the line was written but before the row was marked:
 	 * the row is due again once its claim expires; a restarted worker
 	 * (fresh state, reading the file again) must not write it twice */
-	notify_stop(&f->app);
-	sql_exec(f, "UPDATE outbox SET done_at = NULL, claimed_until = 0, attempts = 0", NOARGS);
-	assert_int_equal(notify_deliver_batch(&f->app, now, &e), 1);
+	notify_stop(&f->t.app);
+	testapp_exec(&f->t, "UPDATE outbox SET done_at = NULL, claimed_until = 0, attempts = 0", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, now, &e), 1);
 	assert_int_equal(file_lines(f, "F1:received:7", &m, &whole), 1);
 	assert_int_equal(m, 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL", NOARGS), 1);
 	/* the same without a restart (the in-memory set) */
-	sql_exec(f, "UPDATE outbox SET done_at = NULL, claimed_until = 0", NOARGS);
-	assert_int_equal(notify_deliver_batch(&f->app, now, &e), 1);
+	testapp_exec(&f->t, "UPDATE outbox SET done_at = NULL, claimed_until = 0", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, now, &e), 1);
 	assert_int_equal(file_lines(f, "F1:received:7", &m, &whole), 1);
 
 	/* a claimed row is not taken by another worker until the claim expires */
 	d.step_id = 8;
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
-	sql_exec(f, "UPDATE outbox SET claimed_until = $1 WHERE done_at IS NULL", ARGS(SA_INT(now + 60 * US)));
-	assert_int_equal(notify_deliver_batch(&f->app, now, &e), 0);
-	assert_int_equal(notify_deliver_batch(&f->app, now + 61 * US, &e), 1);
+	testapp_exec(&f->t, "UPDATE outbox SET claimed_until = $1 WHERE done_at IS NULL", ARGS(SA_INT(now + 60 * US)));
+	assert_int_equal(notify_deliver_batch(&f->t.app, now, &e), 0);
+	assert_int_equal(notify_deliver_batch(&f->t.app, now + 61 * US, &e), 1);
 	assert_int_equal(file_lines(f, "F1:received:8", &m, &whole), 2);
 	assert_int_equal(m, 1);
 
@@ -684,17 +547,17 @@ static void test_file_sink_once(void **state)
 	d.step_id = 9;
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
 	char path[256];
-	snprintf(path, sizeof path, "%s/notifications.jsonl", f->dir);
+	snprintf(path, sizeof path, "%s/notifications.jsonl", f->t.dir);
 	FILE *fp = fopen(path, "ab");
 	assert_non_null(fp);
 	fputs("{\"event\":\"received\",\"event_id\":\"F1:received:9\",\"chan", fp);
 	fclose(fp);
-	notify_stop(&f->app);
-	assert_int_equal(notify_deliver_batch(&f->app, now, &e), 1);
+	notify_stop(&f->t.app);
+	assert_int_equal(notify_deliver_batch(&f->t.app, now, &e), 1);
 	assert_int_equal(file_lines(f, "F1:received:9", &m, &whole), 4);
 	assert_int_equal(m, 1);
 	assert_int_equal(whole, 3);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL", NOARGS), 0);
 }
 
 /* ---- delivery: SMS through the simulated gateway ---- */
@@ -846,8 +709,8 @@ static void test_sms_retry_backoff(void **state)
 	struct http_server *srv = sim_start(&port);
 	char url[128];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-	set(f, "sim_url", url);
-	set(f, "notify_file", "");
+	testapp_set(&f->t, "sim_url", url);
+	testapp_set(&f->t, "notify_file", "");
 	struct notify_dossier d = dossier("S1");
 	d.phone = "0977000111";
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
@@ -858,27 +721,26 @@ static void test_sms_retry_backoff(void **state)
 	assert_int_equal(r.status, 200);
 	struct err e = {0};
 	int64_t t = time_now_us() + 10 * US;
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	assert_int_equal(sql_int(f, "SELECT attempts FROM outbox", NOARGS), 1);
-	int64_t next = sql_int(f, "SELECT next_at FROM outbox", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT attempts FROM outbox", NOARGS), 1);
+	int64_t next = testapp_int(&f->t, "SELECT next_at FROM outbox", NOARGS);
 	assert_true(next >= t + 1600000 && next <= t + 2 * US); /* 2 s, up to 20% earlier */
-	char *err = sql_text(f, "SELECT last_error FROM outbox", NOARGS);
+	char *err = testapp_text(&f->t, "SELECT last_error FROM outbox", NOARGS);
 	assert_non_null(strstr(err, "503"));
-	free(err);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL", NOARGS), 1);
 	/* not due yet */
-	assert_int_equal(notify_deliver_batch(&f->app, t + 1 * US, &e), 0);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t + 1 * US, &e), 0);
 	t = next;
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	assert_int_equal(sql_int(f, "SELECT attempts FROM outbox", NOARGS), 2);
-	next = sql_int(f, "SELECT next_at FROM outbox", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT attempts FROM outbox", NOARGS), 2);
+	next = testapp_int(&f->t, "SELECT next_at FROM outbox", NOARGS);
 	assert_true(next >= t + 3200000 && next <= t + 4 * US);
 	assert_int_equal(sms_count(port, "0977000111"), 0);
 	t = next;
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND attempts = 3 AND "
-				    "last_error IS NULL",
-				 NOARGS),
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND attempts = 3 AND "
+					"last_error IS NULL",
+				     NOARGS),
 			 1);
 	assert_int_equal(sms_count(port, "0977000111"), 1);
 	/* the gateway got the dedupe key as id and the Vietnamese text */
@@ -890,20 +752,20 @@ static void test_sms_retry_backoff(void **state)
 	json_decref(j);
 
 	/* a crash before the row was marked: sent again, the gateway dedupes */
-	sql_exec(f, "UPDATE outbox SET done_at = NULL, claimed_until = 0", NOARGS);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL", NOARGS), 1);
+	testapp_exec(&f->t, "UPDATE outbox SET done_at = NULL, claimed_until = 0", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL", NOARGS), 1);
 	assert_int_equal(sms_count(port, "0977000111"), 1);
 
 	/* backoff is capped at an hour */
 	d = dossier("S2");
 	d.phone = "0977000222";
 	assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
-	sql_exec(f, "UPDATE outbox SET attempts = 20 WHERE dedupe LIKE 'S2:%'", NOARGS);
-	set(f, "outbox_max_attempts", "100");
+	testapp_exec(&f->t, "UPDATE outbox SET attempts = 20 WHERE dedupe LIKE 'S2:%'", NOARGS);
+	testapp_set(&f->t, "outbox_max_attempts", "100");
 	http_do(port, "POST", "/sms/fail", "{\"count\":1}", &r);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	next = sql_int(f, "SELECT next_at FROM outbox WHERE dedupe LIKE 'S2:%'", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	next = testapp_int(&f->t, "SELECT next_at FROM outbox WHERE dedupe LIKE 'S2:%'", NOARGS);
 	assert_true(next >= t + 2880 * US && next <= t + 3600 * US);
 
 	buf_free(&r.body);
@@ -917,9 +779,9 @@ static void test_sms_give_up(void **state)
 	struct http_server *srv = sim_start(&port);
 	char url[128];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/sms/send", port);
-	set(f, "sms_url", url);
-	set(f, "notify_file", "");
-	set(f, "outbox_max_attempts", "3");
+	testapp_set(&f->t, "sms_url", url);
+	testapp_set(&f->t, "notify_file", "");
+	testapp_set(&f->t, "outbox_max_attempts", "3");
 	struct notify_dossier d = dossier("G1");
 	d.phone = "0977000333";
 	assert_int_equal(queue(f, NE_RESULT_READY, &d, false), 0);
@@ -928,33 +790,33 @@ static void test_sms_give_up(void **state)
 	struct err e = {0};
 	int64_t t = time_now_us() + 10 * US;
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
+		assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
 		t += 3600 * US;
 	}
-	assert_int_equal(sql_int(f, "SELECT attempts FROM outbox", NOARGS), 3);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND last_error LIKE '%503%'",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT attempts FROM outbox", NOARGS), 3);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND last_error LIKE '%503%'",
+				     NOARGS),
 			 1);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 0);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 0);
 	http_do(port, "POST", "/sms/fail", "{\"count\":0}", &r);
 
 	/* a refusal (422: not a mobile number) is final at once */
 	d = dossier("G2");
 	d.phone = "12345";
 	assert_int_equal(queue(f, NE_RESULT_READY, &d, false), 0);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'G2:%' AND done_at IS NOT NULL AND "
-				    "attempts = 1 AND last_error LIKE '%422%'",
-				 NOARGS),
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'G2:%' AND done_at IS NOT NULL AND "
+					"attempts = 1 AND last_error LIKE '%422%'",
+				     NOARGS),
 			 1);
 	/* an unreachable gateway is temporary */
-	set(f, "sms_url", "http://127.0.0.1:9/sms/send");
+	testapp_set(&f->t, "sms_url", "http://127.0.0.1:9/sms/send");
 	d = dossier("G3");
 	assert_int_equal(queue(f, NE_RESULT_READY, &d, false), 0);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'G3:%' AND done_at IS NULL AND "
-				    "attempts = 1 AND last_error IS NOT NULL",
-				 NOARGS),
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'G3:%' AND done_at IS NULL AND "
+					"attempts = 1 AND last_error IS NOT NULL",
+				     NOARGS),
 			 1);
 	buf_free(&r.body);
 	http_stop(srv, 1000);
@@ -1110,9 +972,9 @@ static void test_email_smtp(void **state)
 	smtp_start(&s);
 	char url[128];
 	snprintf(url, sizeof url, "smtp://127.0.0.1:%d", s.port);
-	set(f, "smtp_url", url);
-	set(f, "smtp_from", "motcua@haiduong.gov.vn");
-	set(f, "notify_file", "");
+	testapp_set(&f->t, "smtp_url", url);
+	testapp_set(&f->t, "smtp_from", "motcua@haiduong.gov.vn");
+	testapp_set(&f->t, "notify_file", "");
 	struct notify_dossier d = dossier("E1");
 	d.phone = NULL;
 	d.note = "Bổ sung bản sao Giấy chứng sinh.";
@@ -1120,10 +982,10 @@ static void test_email_smtp(void **state)
 	assert_int_equal(rows(f), 1);
 	struct err e = {0};
 	int64_t t = time_now_us() + 10 * US;
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
 	smtp_finish(&s);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND last_error IS NULL",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND last_error IS NULL",
+				     NOARGS),
 			 1);
 	assert_int_equal(s.messages, 1);
 	assert_non_null(strstr(buf_cstr(&s.from), "<motcua@haiduong.gov.vn>"));
@@ -1158,9 +1020,9 @@ static void test_email_smtp(void **state)
 	struct smtp_srv s1b = {0};
 	smtp_start(&s1b);
 	snprintf(url, sizeof url, "smtp://127.0.0.1:%d", s1b.port);
-	set(f, "smtp_url", url);
-	sql_exec(f, "UPDATE outbox SET done_at = NULL, claimed_until = 0", NOARGS);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
+	testapp_set(&f->t, "smtp_url", url);
+	testapp_exec(&f->t, "UPDATE outbox SET done_at = NULL, claimed_until = 0", NOARGS);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
 	smtp_finish(&s1b);
 	assert_int_equal(s1b.messages, 1);
 	char *mid2 = header(buf_cstr(&s1b.data), "Message-ID");
@@ -1176,15 +1038,15 @@ static void test_email_smtp(void **state)
 	s2.reject_rcpt = true;
 	smtp_start(&s2);
 	snprintf(url, sizeof url, "smtp://127.0.0.1:%d", s2.port);
-	set(f, "smtp_url", url);
+	testapp_set(&f->t, "smtp_url", url);
 	d = dossier("E2");
 	d.phone = NULL;
 	assert_int_equal(queue(f, NE_RETURNED, &d, false), 0);
-	assert_int_equal(notify_deliver_batch(&f->app, t, &e), 1);
+	assert_int_equal(notify_deliver_batch(&f->t.app, t, &e), 1);
 	smtp_finish(&s2);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'E2:%' AND done_at IS NOT NULL AND "
-				    "attempts = 1 AND last_error LIKE '%550%'",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'E2:%' AND done_at IS NOT NULL AND "
+					"attempts = 1 AND last_error LIKE '%550%'",
+				     NOARGS),
 			 1);
 	buf_free(&s.from);
 	buf_free(&s.rcpt);
@@ -1204,26 +1066,26 @@ static int64_t vn(int y, unsigned m, unsigned d, int hh, int mm)
 
 static void add_dossier(struct fx *f, const char *code, int status, int64_t due_at, bool paused)
 {
-	sql_exec(f,
-		 "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, "
-		 "applicant_name, applicant_name_fold, applicant_phone, form, submitted_at, received_at, due_at, "
-		 "paused_at, created_at, updated_at) VALUES ($1, $2, $3, $3, 'online', $4, 'Trần Văn Bình', "
-		 "'tran van binh', '0911000999', '{}', 0, 0, $5, $6, 0, 0)",
-		 ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(AGENCY), SA_INT(status), SA_INT(due_at),
-		      paused ? SA_INT(due_at - 86400 * US) : SA_NULL));
+	testapp_exec(&f->t,
+		     "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, "
+		     "applicant_name, applicant_name_fold, applicant_phone, form, submitted_at, received_at, due_at, "
+		     "paused_at, created_at, updated_at) VALUES ($1, $2, $3, $3, 'online', $4, 'Trần Văn Bình', "
+		     "'tran van binh', '0911000999', '{}', 0, 0, $5, $6, 0, 0)",
+		     ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(AGENCY), SA_INT(status), SA_INT(due_at),
+			  paused ? SA_INT(due_at - 86400 * US) : SA_NULL));
 }
 
 static int64_t event_rows(struct fx *f, const char *code, const char *event)
 {
 	char like[128];
 	snprintf(like, sizeof like, "%s:%s:%%", code, event);
-	return sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE $1", ARGS(SA_TEXT(like)));
+	return testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE $1", ARGS(SA_TEXT(like)));
 }
 
 static void test_deadline_scanner(void **state)
 {
 	struct fx *f = *state;
-	set(f, "sim_url", "http://127.0.0.1:9");
+	testapp_set(&f->t, "sim_url", "http://127.0.0.1:9");
 	struct calendar *cal = malloc(sizeof *cal);
 	calendar_init_default(cal);
 	/* Wednesday 12 March 2025, 10:00; due soon = 180 office minutes */
@@ -1236,48 +1098,48 @@ static void test_deadline_scanner(void **state)
 	add_dossier(f, "F", 9, vn(2025, 3, 11, 16, 0), false);	 /* resolved: nothing */
 	add_dossier(f, "G", 4, vn(2025, 4, 30, 16, 0), false);	 /* weeks away */
 	struct err e = {0};
-	assert_int_equal(notify_scan_deadlines(&f->app, cal, now, &e), 3);
+	assert_int_equal(notify_scan_deadlines(&f->t.app, cal, now, &e), 3);
 	/* two active officials of the agency, no SMTP server here: sms + file each */
 	assert_int_equal(event_rows(f, "A", "due_soon"), 4);
 	assert_int_equal(event_rows(f, "B", "due_soon"), 4);
 	assert_int_equal(event_rows(f, "C", "due_soon"), 0);
 	assert_int_equal(event_rows(f, "D", "overdue"), 4);
 	assert_int_equal(event_rows(f, "D", "due_soon"), 0);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'E:%' OR dedupe LIKE 'F:%' OR "
-				    "dedupe LIKE 'G:%'",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE dedupe LIKE 'E:%' OR dedupe LIKE 'F:%' OR "
+					"dedupe LIKE 'G:%'",
+				     NOARGS),
 			 0);
-	assert_int_equal(sql_int(f, "SELECT due_soon_notified FROM dossiers WHERE code = 'A'", NOARGS), 1);
-	assert_int_equal(sql_int(f, "SELECT overdue_notified FROM dossiers WHERE code = 'D'", NOARGS), 1);
-	assert_int_equal(sql_int(f, "SELECT due_soon_notified + overdue_notified FROM dossiers WHERE code = 'C'", NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT due_soon_notified FROM dossiers WHERE code = 'A'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT overdue_notified FROM dossiers WHERE code = 'D'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT due_soon_notified + overdue_notified FROM dossiers WHERE code = 'C'", NOARGS),
 			 0);
 	json_t *j = payload(f, "sms", "%\"event_id\":\"D:overdue:%");
 	assert_string_equal(js(j, "text"), "Hồ sơ D (Đăng ký khai sinh) đã quá hạn trả kết quả (hạn: 11/03/2025 16:00).");
 	json_decref(j);
 	int64_t before = rows(f);
 	/* once per dossier and deadline */
-	assert_int_equal(notify_scan_deadlines(&f->app, cal, now + 60 * US, &e), 0);
+	assert_int_equal(notify_scan_deadlines(&f->t.app, cal, now + 60 * US, &e), 0);
 	assert_int_equal(rows(f), before);
 	/* 12:30: C now has 2.5 h of office time left; A is overdue */
 	now = vn(2025, 3, 12, 12, 30);
-	assert_int_equal(notify_scan_deadlines(&f->app, cal, now, &e), 2);
+	assert_int_equal(notify_scan_deadlines(&f->t.app, cal, now, &e), 2);
 	assert_int_equal(event_rows(f, "C", "due_soon"), 4);
 	assert_int_equal(event_rows(f, "A", "overdue"), 4);
 	/* the deadline of A moves (an extension) to 16:00: the dossier module
 	 * resets the flags; exactly 3 h of office time left is due soon, and
 	 * it is a new event (the old one stays) */
-	sql_exec(f, "UPDATE dossiers SET due_at = $1, due_soon_notified = 0, overdue_notified = 0 WHERE code = 'A'",
-		 ARGS(SA_INT(vn(2025, 3, 12, 16, 0))));
-	assert_int_equal(notify_scan_deadlines(&f->app, cal, now, &e), 1);
+	testapp_exec(&f->t, "UPDATE dossiers SET due_at = $1, due_soon_notified = 0, overdue_notified = 0 WHERE code = 'A'",
+		     ARGS(SA_INT(vn(2025, 3, 12, 16, 0))));
+	assert_int_equal(notify_scan_deadlines(&f->t.app, cal, now, &e), 1);
 	assert_int_equal(event_rows(f, "A", "due_soon"), 8);
 	/* the weekend does not count: on Friday at 13:00 a dossier due on Monday
 	 * at 08:30 has 5 h of office time left (not due soon) while B, C and A
 	 * are now overdue; at 16:00 it has 2 h left */
 	add_dossier(f, "H", 4, vn(2025, 3, 17, 8, 30), false);
-	assert_int_equal(notify_scan_deadlines(&f->app, cal, vn(2025, 3, 14, 13, 0), &e), 3);
+	assert_int_equal(notify_scan_deadlines(&f->t.app, cal, vn(2025, 3, 14, 13, 0), &e), 3);
 	assert_int_equal(event_rows(f, "B", "overdue"), 4);
 	assert_int_equal(event_rows(f, "H", "due_soon"), 0);
-	assert_int_equal(notify_scan_deadlines(&f->app, cal, vn(2025, 3, 14, 16, 0), &e), 1);
+	assert_int_equal(notify_scan_deadlines(&f->t.app, cal, vn(2025, 3, 14, 16, 0), &e), 1);
 	assert_int_equal(event_rows(f, "H", "due_soon"), 4);
 	free(cal);
 }
@@ -1287,25 +1149,25 @@ static void test_deadline_scanner(void **state)
 static void test_threads(void **state)
 {
 	struct fx *f = *state;
-	set(f, "notify_workers", "2");
+	testapp_set(&f->t, "notify_workers", "2");
 	struct err e = {0};
-	assert_int_equal(notify_start(&f->app, &e), 0);
-	assert_int_equal(notify_start(&f->app, &e), ERR_INTERNAL);
+	assert_int_equal(notify_start(&f->t.app, &e), 0);
+	assert_int_equal(notify_start(&f->t.app, &e), ERR_INTERNAL);
 	struct notify_dossier d = dossier("T1");
 	for (int i = 0; i < 40; i++) {
 		d.step_id = i;
 		assert_int_equal(queue(f, NE_RECEIVED, &d, false), 0);
 	}
 	int64_t deadline = time_mono_us() + 10 * US;
-	while (sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL", NOARGS) > 0 && time_mono_us() < deadline)
+	while (testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL", NOARGS) > 0 && time_mono_us() < deadline)
 		usleep(20000);
-	assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND attempts = 1", NOARGS), 40);
+	assert_int_equal(testapp_int(&f->t, "SELECT COUNT(*) FROM outbox WHERE done_at IS NOT NULL AND attempts = 1", NOARGS), 40);
 	int64_t t0 = time_mono_us();
-	notify_stop(&f->app);
+	notify_stop(&f->t.app);
 	assert_true(time_mono_us() - t0 < 3 * US); /* the scanner's 60 s wait is interrupted */
-	assert_null(f->app.notify);
+	assert_null(f->t.app.notify);
 	char path[256];
-	snprintf(path, sizeof path, "%s/notifications.jsonl", f->dir);
+	snprintf(path, sizeof path, "%s/notifications.jsonl", f->t.dir);
 	FILE *fp = fopen(path, "rb");
 	assert_non_null(fp);
 	int lines = 0;
@@ -1313,7 +1175,7 @@ static void test_threads(void **state)
 		lines += ch == '\n';
 	fclose(fp);
 	assert_int_equal(lines, 40);
-	notify_stop(&f->app); /* twice is harmless */
+	notify_stop(&f->t.app); /* twice is harmless */
 }
 
 int main(void)
@@ -1339,7 +1201,7 @@ int main(void)
 	log_level = LOG_OFF;
 	int failed = cmocka_run_group_tests_name("notify", alone, NULL, NULL);
 	failed += cmocka_run_group_tests_name("notify on SQLite", db, NULL, NULL);
-	if (pg_url()) {
+	if (testapp_pg_url()) {
 		use_pg = true;
 		failed += cmocka_run_group_tests_name("notify on PostgreSQL", db, NULL, NULL);
 	} else {

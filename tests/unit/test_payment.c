@@ -18,8 +18,6 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
-#include <ftw.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +37,7 @@
 #include "payment/gateway.h"
 #include "payment/payment.h"
 #include "store/store.h"
+#include "support/testapp.h"
 
 /* The simulated gateway, compiled into this test (tinhso-sim's sources are
  * not in the core library). */
@@ -55,10 +54,7 @@
 #define AMOUNT 50000
 
 struct fx {
-	char dir[64];
-	struct config cfg;
-	struct app app;
-	struct arena a;
+	struct testapp t;
 	int64_t citizen_id, citizen2_id, official_id, other_id;
 	struct principal citizen, citizen2, official, other;
 	int64_t pay_id;
@@ -66,89 +62,11 @@ struct fx {
 
 /* ---- fixture ---- */
 
-struct sql_run {
-	const char *sql;
-	const struct store_arg *args;
-	int nargs;
-	int64_t value;
-	int rc;
-};
-
-static int sql_exec_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->rc = store_exec(tx, s->sql, s->args, s->nargs, e);
-	return s->rc < 0 ? s->rc : 0;
-}
-
-static int sql_int_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->rc = store_get_int(tx, s->sql, s->args, s->nargs, &s->value, e);
-	return s->rc < 0 ? s->rc : 0;
-}
-
-static int sql_exec(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, 0};
-	struct err e = {0};
-	if (store_write(f->app.db, sql_exec_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.rc;
-}
-
-static int64_t sql_int(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, -1, 0};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_int_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
-
-struct text_run {
-	const char *sql;
-	const struct store_arg *args;
-	int nargs;
-	struct arena *a;
-	char *out;
-};
-
-static int sql_text_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct text_run *t = arg;
-	int rc = store_get_text(tx, t->sql, t->args, t->nargs, t->a, &t->out, e);
-	return rc < 0 ? rc : 0;
-}
-
-static char *sql_text(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct text_run t = {sql, args, nargs, &f->a, NULL};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_text_fn, &t, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return t.out;
-}
-
 static int64_t add_user(struct fx *f, const char *username, const char *role, const char *agency, const char *id_number)
 {
-	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO users (username, role, agency_code, full_name, id_number, phone, email, password_hash, "
-		 "password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '0912345678', "
-		 "'an@example.vn', 'x', $6, $6, $6)",
-		 ARGS(SA_TEXT(username), SA_TEXT(role), SA_TEXT(agency), SA_TEXT(username), SA_TEXT(id_number),
-		      SA_INT(now)));
-	return sql_int(f, "SELECT id FROM users WHERE username = $1", ARGS(SA_TEXT(username)));
-}
-
-static void add_agency(struct fx *f, const char *code, const char *name, const char *parent, const char *path)
-{
-	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO agencies (code, name, name_fold, level, kind, parent, path, created_at, updated_at) "
-		 "VALUES ($1, $2, $2, 'province', 'department', $3, $4, $5, $5)",
-		 ARGS(SA_TEXT(code), SA_TEXT(name), SA_TEXT(parent), SA_TEXT(path), SA_INT(now)));
+	struct testapp_user u = {.username = username, .role = role, .agency = agency, .id_number = id_number,
+				 .email = "an@example.vn", .phone = "0912345678"};
+	return testapp_add_user(&f->t, &u);
 }
 
 struct req_run {
@@ -161,7 +79,7 @@ struct req_run {
 static int req_fn(struct store_tx *tx, void *arg, struct err *e)
 {
 	struct req_run *r = arg;
-	struct ctx c = {.app = &r->f->app, .a = &r->f->a, .actor = "cli:test"};
+	struct ctx c = {.app = &r->f->t.app, .a = &r->f->t.a, .actor = "cli:test"};
 	return payment_request_tx(tx, &c, r->code, r->amount, "Lệ phí đăng ký khai sinh", &r->id, e);
 }
 
@@ -169,7 +87,7 @@ static int64_t request_payment(struct fx *f, const char *code, int64_t amount)
 {
 	struct req_run r = {f, code, amount, 0};
 	struct err e = {0};
-	if (store_write(f->app.db, req_fn, &r, &e) < 0)
+	if (store_write(f->t.app.db, req_fn, &r, &e) < 0)
 		fail_msg("payment_request_tx: %s", e.msg);
 	assert_true(r.id > 0);
 	return r.id;
@@ -179,8 +97,8 @@ static void add_dossier(struct fx *f, const char *code, int64_t applicant)
 {
 	int64_t now = time_now_us();
 	int64_t day = 24LL * 3600 * 1000000;
-	sql_exec(
-	    f,
+	testapp_exec(
+	    &f->t,
 	    "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, step, "
 	    "applicant_user_id, applicant_name, applicant_name_fold, applicant_id_number, applicant_phone, "
 	    "applicant_email, applicant_address, form, submitted_at, received_at, due_at, step_started_at, "
@@ -190,28 +108,8 @@ static void add_dossier(struct fx *f, const char *code, int64_t applicant)
 	    "$6)",
 	    ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(DEPT), SA_INT(applicant), SA_TEXT(CCCD1), SA_INT(now),
 		 SA_INT(now + 5 * day), SA_INT(3 * 3600LL * 1000000), SA_INT(AMOUNT)));
-	sql_exec(f, "INSERT INTO dossier_agencies (dossier_code, agency_code) VALUES ($1, $2)",
-		 ARGS(SA_TEXT(code), SA_TEXT(DEPT)));
-}
-
-static const char *pg_url(void)
-{
-	const char *u = getenv("TINHSO_TEST_PG_URL");
-	return u && *u ? u : NULL;
-}
-
-/* A fresh, empty public schema in the test cluster. */
-static void pg_reset(void)
-{
-	PGconn *c = PQconnectdb(pg_url());
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("cannot connect to TINHSO_TEST_PG_URL: %s", PQerrorMessage(c));
-	PGresult *r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; "
-				"CREATE SCHEMA public");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("schema reset: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
+	testapp_exec(&f->t, "INSERT INTO dossier_agencies (dossier_code, agency_code) VALUES ($1, $2)",
+		     ARGS(SA_TEXT(code), SA_TEXT(DEPT)));
 }
 
 static bool on_pg; /* the group being run */
@@ -220,41 +118,16 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-payment-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct err e = {0};
-	char url[1024];
-	if (on_pg) {
-		pg_reset();
-		snprintf(url, sizeof url, "%s", pg_url());
-	} else {
-		snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-	}
-	config_defaults(&f->cfg);
-	assert_int_equal(config_set(&f->cfg, "db", url, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "data", f->dir, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "log_level", "off", &e), 0);
-	assert_int_equal(config_set(&f->cfg, "payment_secret", SECRET, &e), 0);
-	const char *src = getenv("TINHSO_SOURCE_DIR");
-	if (src) {
-		char web[512];
-		snprintf(web, sizeof web, "%s/web", src);
-		config_set(&f->cfg, "web_dir", web, &e);
-	}
-	assert_int_equal(crypto_init(&e), 0);
-	assert_int_equal(keys_create(f->dir, &e), 1);
-	if (app_open(&f->app, &f->cfg, true, &e) != 0)
-		fail_msg("app_open: %s", e.msg);
-	add_agency(f, ROOT, "Ủy ban nhân dân tỉnh Hải Dương", NULL, "/" ROOT "/");
-	add_agency(f, DEPT, "Sở Tư pháp", ROOT, "/" ROOT "/" DEPT "/");
-	add_agency(f, OTHER, "Sở Xây dựng", ROOT, "/" ROOT "/" OTHER "/");
-	int64_t now = time_now_us();
-	sql_exec(
-	    f,
-	    "INSERT INTO procedures (code, name, name_fold, field, levels, handled_by, online, processing_days, doc, "
-	    "created_at, updated_at) VALUES ($1, 'Đăng ký khai sinh', 'dang ky khai sinh', 'Hộ tịch', ',province,', "
-	    "'department:" DEPT "', 'full', 5, '{}', $2, $2)",
-	    ARGS(SA_TEXT(PROC), SA_INT(now)));
+	testapp_init(&f->t, "payment", on_pg);
+	testapp_set(&f->t, "payment_secret", SECRET);
+	char web[1100];
+	snprintf(web, sizeof web, "%s/web", testapp_source_dir());
+	testapp_set(&f->t, "web_dir", web);
+	testapp_open(&f->t);
+	testapp_add_agency(&f->t, ROOT, "Ủy ban nhân dân tỉnh Hải Dương", NULL, "province", "department");
+	testapp_add_agency(&f->t, DEPT, "Sở Tư pháp", ROOT, "province", "department");
+	testapp_add_agency(&f->t, OTHER, "Sở Xây dựng", ROOT, "province", "department");
+	testapp_add_procedure(&f->t, PROC, "Đăng ký khai sinh", ",province,", "department:" DEPT, 5);
 	f->citizen_id = add_user(f, CCCD1, "citizen", NULL, CCCD1);
 	f->citizen2_id = add_user(f, CCCD2, "citizen", NULL, CCCD2);
 	f->official_id = add_user(f, "canbo.tp", "official", DEPT, NULL);
@@ -287,32 +160,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	app_close(&f->app);
-	config_free(&f->cfg);
-	arena_free(&f->a);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
 static struct ctx ctx_as(struct fx *f, const struct principal *p)
 {
 	struct ctx c = {0};
-	c.app = &f->app;
-	c.a = &f->a;
+	c.app = &f->t.app;
+	c.a = &f->t.a;
 	c.who = p;
-	c.actor = p ? arena_printf(&f->a, "user:%lld:%s", (long long)p->user_id, p->username) : "anonymous";
+	c.actor = p ? arena_printf(&f->t.a, "user:%lld:%s", (long long)p->user_id, p->username) : "anonymous";
 	c.client_ip = "192.0.2.10";
 	return c;
 }
@@ -335,22 +189,22 @@ static bool has_field(const struct err *e, const char *name)
 
 static void set_pending(struct fx *f, int64_t id, const char *ref)
 {
-	sql_exec(f, "UPDATE payments SET status = 'pending', gateway_ref = $1 WHERE id = $2",
-		 ARGS(SA_TEXT(ref), SA_INT(id)));
+	testapp_exec(&f->t, "UPDATE payments SET status = 'pending', gateway_ref = $1 WHERE id = $2",
+		     ARGS(SA_TEXT(ref), SA_INT(id)));
 }
 
-/* A callback signed with secret; strings in f->a. */
+/* A callback signed with secret; strings in f->t.a. */
 static struct payment_cb make_cb(struct fx *f, const char *ref, int64_t pay_id, int64_t amount, const char *status,
 				 const char *paid_at, const char *secret)
 {
 	struct payment_cb cb = {0};
 	cb.gateway_ref = ref;
-	cb.order_id = arena_printf(&f->a, "%lld-0a1b2c3d4e5f", (long long)pay_id);
+	cb.order_id = arena_printf(&f->t.a, "%lld-0a1b2c3d4e5f", (long long)pay_id);
 	cb.amount = amount;
 	cb.has_amount = true;
 	cb.status = status;
 	cb.paid_at = paid_at;
-	char *sig = arena_alloc(&f->a, 129);
+	char *sig = arena_alloc(&f->t.a, 129);
 	payment_sign_hex(secret, &cb, sig);
 	cb.signature = sig;
 	return cb;
@@ -358,20 +212,20 @@ static struct payment_cb make_cb(struct fx *f, const char *ref, int64_t pay_id, 
 
 static int64_t audit_count(struct fx *f, const char *action)
 {
-	return sql_int(f, "SELECT count(*) FROM audit_log WHERE action = $1", ARGS(SA_TEXT(action)));
+	return testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = $1", ARGS(SA_TEXT(action)));
 }
 
 /* The store caches statements by the SQL's address: literals only. */
 static int64_t dossier_int(struct fx *f, const char *col)
 {
 	if (strcmp(col, "status") == 0)
-		return sql_int(f, "SELECT status FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
+		return testapp_int(&f->t, "SELECT status FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
 	if (strcmp(col, "fee_paid") == 0)
-		return sql_int(f, "SELECT fee_paid FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
+		return testapp_int(&f->t, "SELECT fee_paid FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
 	if (strcmp(col, "paused_at") == 0)
-		return sql_int(f, "SELECT COALESCE(paused_at, 0) FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
+		return testapp_int(&f->t, "SELECT COALESCE(paused_at, 0) FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
 	if (strcmp(col, "version") == 0)
-		return sql_int(f, "SELECT version FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
+		return testapp_int(&f->t, "SELECT version FROM dossiers WHERE code = $1", ARGS(SA_TEXT(CODE)));
 	fail_msg("dossier_int: unknown column %s", col);
 	return -1;
 }
@@ -385,15 +239,15 @@ struct snap {
 static struct snap snap_of(struct fx *f, int64_t id)
 {
 	struct snap s;
-	s.status = sql_text(f, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(id)));
-	s.ref = sql_text(f, "SELECT COALESCE(gateway_ref, '') FROM payments WHERE id = $1", ARGS(SA_INT(id)));
-	s.receipt = sql_text(f, "SELECT COALESCE(receipt_no, '') FROM payments WHERE id = $1", ARGS(SA_INT(id)));
-	s.updated = sql_int(f, "SELECT updated_at FROM payments WHERE id = $1", ARGS(SA_INT(id)));
+	s.status = testapp_text(&f->t, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(id)));
+	s.ref = testapp_text(&f->t, "SELECT COALESCE(gateway_ref, '') FROM payments WHERE id = $1", ARGS(SA_INT(id)));
+	s.receipt = testapp_text(&f->t, "SELECT COALESCE(receipt_no, '') FROM payments WHERE id = $1", ARGS(SA_INT(id)));
+	s.updated = testapp_int(&f->t, "SELECT updated_at FROM payments WHERE id = $1", ARGS(SA_INT(id)));
 	s.dossier_status = dossier_int(f, "status");
 	s.fee_paid = dossier_int(f, "fee_paid");
 	s.version = dossier_int(f, "version");
-	s.steps = sql_int(f, "SELECT count(*) FROM dossier_steps", NOARGS);
-	s.outbox = sql_int(f, "SELECT count(*) FROM outbox", NOARGS);
+	s.steps = testapp_int(&f->t, "SELECT count(*) FROM dossier_steps", NOARGS);
+	s.outbox = testapp_int(&f->t, "SELECT count(*) FROM outbox", NOARGS);
 	return s;
 }
 
@@ -494,27 +348,27 @@ static void test_secret_and_portal(void **state)
 {
 	struct fx *f = *state;
 	struct err e = {0};
-	assert_string_equal(payment_secret(&f->cfg), SECRET);
-	config_set(&f->cfg, "payment_secret", "", &e);
-	assert_null(payment_secret(&f->cfg)); /* no sim, no secret: nothing verifiable */
-	config_set(&f->cfg, "sim_url", "http://127.0.0.1:8090", &e);
-	assert_string_equal(payment_secret(&f->cfg), PAYMENT_SIM_DEFAULT_SECRET);
-	config_set(&f->cfg, "payment_url", "https://pay.example.vn", &e);
-	assert_null(payment_secret(&f->cfg)); /* a real gateway needs its own secret */
-	config_set(&f->cfg, "payment_secret", SECRET, &e);
+	assert_string_equal(payment_secret(&f->t.cfg), SECRET);
+	config_set(&f->t.cfg, "payment_secret", "", &e);
+	assert_null(payment_secret(&f->t.cfg)); /* no sim, no secret: nothing verifiable */
+	config_set(&f->t.cfg, "sim_url", "http://127.0.0.1:8090", &e);
+	assert_string_equal(payment_secret(&f->t.cfg), PAYMENT_SIM_DEFAULT_SECRET);
+	config_set(&f->t.cfg, "payment_url", "https://pay.example.vn", &e);
+	assert_null(payment_secret(&f->t.cfg)); /* a real gateway needs its own secret */
+	config_set(&f->t.cfg, "payment_secret", SECRET, &e);
 
-	config_set(&f->cfg, "listen", "0.0.0.0:8080", &e);
-	assert_string_equal(payment_portal_url(&f->cfg, "evil.example", &f->a), "http://127.0.0.1:8080");
-	config_set(&f->cfg, "listen", "127.0.0.1:0", &e);
-	assert_string_equal(payment_portal_url(&f->cfg, "127.0.0.1:4321", &f->a), "http://127.0.0.1:4321");
-	assert_string_equal(payment_portal_url(&f->cfg, "bad host/<x>", &f->a), "http://127.0.0.1:0");
-	config_set(&f->cfg, "public_url", "https://dichvucong.haiduong.gov.vn/", &e);
-	assert_string_equal(payment_portal_url(&f->cfg, "127.0.0.1:4321", &f->a), "https://dichvucong.haiduong.gov.vn");
-	assert_string_equal(gateway_base(&f->cfg, &f->a), "https://pay.example.vn");
-	config_set(&f->cfg, "payment_url", "", &e);
-	assert_string_equal(gateway_base(&f->cfg, &f->a), "http://127.0.0.1:8090");
-	config_set(&f->cfg, "sim_url", "", &e);
-	assert_null(gateway_base(&f->cfg, &f->a));
+	config_set(&f->t.cfg, "listen", "0.0.0.0:8080", &e);
+	assert_string_equal(payment_portal_url(&f->t.cfg, "evil.example", &f->t.a), "http://127.0.0.1:8080");
+	config_set(&f->t.cfg, "listen", "127.0.0.1:0", &e);
+	assert_string_equal(payment_portal_url(&f->t.cfg, "127.0.0.1:4321", &f->t.a), "http://127.0.0.1:4321");
+	assert_string_equal(payment_portal_url(&f->t.cfg, "bad host/<x>", &f->t.a), "http://127.0.0.1:0");
+	config_set(&f->t.cfg, "public_url", "https://dichvucong.haiduong.gov.vn/", &e);
+	assert_string_equal(payment_portal_url(&f->t.cfg, "127.0.0.1:4321", &f->t.a), "https://dichvucong.haiduong.gov.vn");
+	assert_string_equal(gateway_base(&f->t.cfg, &f->t.a), "https://pay.example.vn");
+	config_set(&f->t.cfg, "payment_url", "", &e);
+	assert_string_equal(gateway_base(&f->t.cfg, &f->t.a), "http://127.0.0.1:8090");
+	config_set(&f->t.cfg, "sim_url", "", &e);
+	assert_null(gateway_base(&f->t.cfg, &f->t.a));
 }
 
 /* ---- requests ---- */
@@ -522,29 +376,29 @@ static void test_secret_and_portal(void **state)
 static int bad_req_fn(struct store_tx *tx, void *arg, struct err *e)
 {
 	struct req_run *r = arg;
-	struct ctx c = {.app = &r->f->app, .a = &r->f->a, .actor = "cli:test"};
+	struct ctx c = {.app = &r->f->t.app, .a = &r->f->t.a, .actor = "cli:test"};
 	return payment_request_tx(tx, &c, r->code, r->amount, NULL, &r->id, e);
 }
 
 static void test_request(void **state)
 {
 	struct fx *f = *state;
-	assert_string_equal(sql_text(f, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))),
+	assert_string_equal(testapp_text(&f->t, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))),
 			    "requested");
-	assert_int_equal(sql_int(f, "SELECT amount FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))), AMOUNT);
+	assert_int_equal(testapp_int(&f->t, "SELECT amount FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))), AMOUNT);
 	int64_t bad[] = {0, -5, PAYMENT_MAX_AMOUNT + 1};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct req_run r = {f, CODE, bad[i], 0};
 		struct err e = {0};
-		assert_int_equal(store_write(f->app.db, bad_req_fn, &r, &e), ERR_INVALID);
+		assert_int_equal(store_write(f->t.app.db, bad_req_fn, &r, &e), ERR_INVALID);
 		assert_true(has_field(&e, "amount"));
 	}
 	struct req_run r = {f, CODE, 1000, 0};
 	struct err e = {0};
-	assert_int_equal(store_write(f->app.db, bad_req_fn, &r, &e), 0);
-	assert_string_equal(sql_text(f, "SELECT description FROM payments WHERE id = $1", ARGS(SA_INT(r.id))),
+	assert_int_equal(store_write(f->t.app.db, bad_req_fn, &r, &e), 0);
+	assert_string_equal(testapp_text(&f->t, "SELECT description FROM payments WHERE id = $1", ARGS(SA_INT(r.id))),
 			    "Phí, lệ phí hồ sơ " CODE);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM payments WHERE dossier_code = $1", ARGS(SA_TEXT(CODE))), 2);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM payments WHERE dossier_code = $1", ARGS(SA_TEXT(CODE))), 2);
 }
 
 /* ---- callbacks ---- */
@@ -572,28 +426,28 @@ static void test_callback_paid_once(void **state)
 	assert_int_equal(dossier_int(f, "fee_paid"), AMOUNT);
 	assert_int_equal(dossier_int(f, "paused_at"), 0);
 	/* the applicant is told, once per channel */
-	char *like = arena_printf(&f->a, "%s:payment_received:%lld%%", CODE, (long long)f->pay_id);
-	int64_t queued = sql_int(f, "SELECT count(*) FROM outbox WHERE dedupe LIKE $1", ARGS(SA_TEXT(like)));
+	char *like = arena_printf(&f->t.a, "%s:payment_received:%lld%%", CODE, (long long)f->pay_id);
+	int64_t queued = testapp_int(&f->t, "SELECT count(*) FROM outbox WHERE dedupe LIKE $1", ARGS(SA_TEXT(like)));
 	assert_true(queued >= 1);
 	/* audited by the gateway's actor */
 	assert_int_equal(audit_count(f, "payment.paid"), audits + 1);
-	assert_string_equal(sql_text(f, "SELECT actor FROM audit_log WHERE action = 'payment.paid'", NOARGS),
+	assert_string_equal(testapp_text(&f->t, "SELECT actor FROM audit_log WHERE action = 'payment.paid'", NOARGS),
 			    PAYMENT_ACTOR);
-	char *doc = sql_text(f, "SELECT change FROM audit_log WHERE action = 'payment.paid'", NOARGS);
+	char *doc = testapp_text(&f->t, "SELECT change FROM audit_log WHERE action = 'payment.paid'", NOARGS);
 	assert_non_null(strstr(doc, "BL-2025-000001"));
 	assert_null(strstr(doc, SECRET));
 	assert_null(strstr(doc, cb.signature));
 
 	/* replayed: already processed, nothing changes */
 	struct snap before = snap_of(f, f->pay_id);
-	int64_t naudit = sql_int(f, "SELECT count(*) FROM audit_log", NOARGS);
+	int64_t naudit = testapp_int(&f->t, "SELECT count(*) FROM audit_log", NOARGS);
 	err_clear(&e);
 	assert_int_equal(payment_callback(&c, &cb, &p, &e), 1);
 	assert_string_equal(p.status, "paid");
 	assert_string_equal(p.receipt_no, "BL-2025-000001");
 	struct snap after = snap_of(f, f->pay_id);
 	assert_same(&before, &after);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log", NOARGS), naudit);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log", NOARGS), naudit);
 
 	/* a failure after the success is refused and changes nothing */
 	struct payment_cb fail =
@@ -602,11 +456,11 @@ static void test_callback_paid_once(void **state)
 	assert_int_equal(payment_callback(&c, &fail, &p, &e), ERR_CONFLICT);
 	after = snap_of(f, f->pay_id);
 	assert_same(&before, &after);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log", NOARGS), naudit);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log", NOARGS), naudit);
 
 	/* the audit chain is still intact */
 	struct audit_verify_result vr;
-	assert_int_equal(audit_verify(&f->app, &vr, &e), 0);
+	assert_int_equal(audit_verify(&f->t.app, &vr, &e), 0);
 }
 
 static void test_callback_rejected(void **state)
@@ -627,18 +481,18 @@ static void test_callback_rejected(void **state)
 	struct snap after = snap_of(f, f->pay_id);
 	assert_same(&before, &after);
 	assert_int_equal(audit_count(f, "payment.callback_rejected"), rejected + 1);
-	char *doc = sql_text(f,
-			     "SELECT change FROM audit_log WHERE action = 'payment.callback_rejected' "
-			     "ORDER BY seq DESC LIMIT 1",
-			     NOARGS);
+	char *doc = testapp_text(&f->t,
+				 "SELECT change FROM audit_log WHERE action = 'payment.callback_rejected' "
+				 "ORDER BY seq DESC LIMIT 1",
+				 NOARGS);
 	assert_non_null(strstr(doc, "bad signature"));
 	assert_non_null(strstr(doc, "SIMREF0002"));
 	assert_null(strstr(doc, cb.signature));
 	assert_null(strstr(doc, SECRET));
-	assert_string_equal(sql_text(f,
-				     "SELECT actor FROM audit_log WHERE action = 'payment.callback_rejected' "
-				     "ORDER BY seq DESC LIMIT 1",
-				     NOARGS),
+	assert_string_equal(testapp_text(&f->t,
+					 "SELECT actor FROM audit_log WHERE action = 'payment.callback_rejected' "
+					 "ORDER BY seq DESC LIMIT 1",
+					 NOARGS),
 			    PAYMENT_ACTOR);
 
 	/* a tampered amount under a genuine signature */
@@ -672,10 +526,10 @@ static void test_callback_rejected(void **state)
 	after = snap_of(f, f->pay_id);
 	assert_same(&before, &after);
 	assert_int_equal(audit_count(f, "payment.callback_rejected"), rejected + 5);
-	doc = sql_text(f,
-		       "SELECT change FROM audit_log WHERE action = 'payment.callback_rejected' "
-		       "ORDER BY seq DESC LIMIT 1",
-		       NOARGS);
+	doc = testapp_text(&f->t,
+			   "SELECT change FROM audit_log WHERE action = 'payment.callback_rejected' "
+			   "ORDER BY seq DESC LIMIT 1",
+			   NOARGS);
 	assert_non_null(strstr(doc, "amount 49999 differs"));
 
 	/* an order that is not this payment's */
@@ -705,11 +559,11 @@ static void test_callback_rejected(void **state)
 	assert_true(has_field(&e, "paid_at"));
 
 	/* no secret configured at all (and no sim): every callback is refused */
-	config_set(&f->cfg, "payment_secret", "", &e);
+	config_set(&f->t.cfg, "payment_secret", "", &e);
 	struct payment_cb ok = make_cb(f, "SIMREF0002", f->pay_id, AMOUNT, "success", "2025-03-14T09:30:00+07:00", "");
 	err_clear(&e);
 	assert_int_equal(payment_callback(&c, &ok, &p, &e), ERR_UNAUTHENTICATED);
-	config_set(&f->cfg, "payment_secret", SECRET, &e);
+	config_set(&f->t.cfg, "payment_secret", SECRET, &e);
 	after = snap_of(f, f->pay_id);
 	assert_same(&before, &after);
 
@@ -720,7 +574,7 @@ static void test_callback_rejected(void **state)
 	assert_int_equal(payment_callback(&c, &good, &p, &e), 0);
 	assert_string_equal(p.status, "paid");
 	struct audit_verify_result vr;
-	assert_int_equal(audit_verify(&f->app, &vr, &e), 0);
+	assert_int_equal(audit_verify(&f->t.app, &vr, &e), 0);
 }
 
 static void test_callback_failure_then_success(void **state)
@@ -797,7 +651,7 @@ static void *conc_thread(void *p)
 {
 	struct conc_arg *a = p;
 	struct arena ar = ARENA_INIT;
-	struct ctx c = {.app = &a->f->app, .a = &ar, .actor = PAYMENT_ACTOR, .client_ip = "198.51.100.7"};
+	struct ctx c = {.app = &a->f->t.app, .a = &ar, .actor = PAYMENT_ACTOR, .client_ip = "198.51.100.7"};
 	struct payment out;
 	struct err e = {0};
 	pthread_barrier_wait(a->bar);
@@ -837,21 +691,21 @@ static void test_concurrent_callbacks(void **state)
 		int a = args[2 * k].rc, b = args[2 * k + 1].rc;
 		/* one applied it, the other found it applied */
 		assert_true((a == 0 && b == 1) || (a == 1 && b == 0));
-		assert_string_equal(sql_text(f, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(ids[k]))),
+		assert_string_equal(testapp_text(&f->t, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(ids[k]))),
 				    "paid");
-		assert_int_equal(sql_int(f, "SELECT fee_paid FROM dossiers WHERE code = $1", ARGS(SA_TEXT(codes[k]))),
+		assert_int_equal(testapp_int(&f->t, "SELECT fee_paid FROM dossiers WHERE code = $1", ARGS(SA_TEXT(codes[k]))),
 				 AMOUNT);
 	}
 	assert_int_equal(audit_count(f, "payment.paid"), CONC_N);
 	assert_int_equal(
-	    sql_int(f, "SELECT count(DISTINCT receipt_no) FROM payments WHERE receipt_no LIKE 'BL-2025-%'", NOARGS),
+	    testapp_int(&f->t, "SELECT count(DISTINCT receipt_no) FROM payments WHERE receipt_no LIKE 'BL-2025-%'", NOARGS),
 	    CONC_N);
 	char last[32];
 	snprintf(last, sizeof last, "BL-2025-%06d", CONC_N);
-	assert_string_equal(sql_text(f, "SELECT max(receipt_no) FROM payments", NOARGS), last);
+	assert_string_equal(testapp_text(&f->t, "SELECT max(receipt_no) FROM payments", NOARGS), last);
 	struct err e = {0};
 	struct audit_verify_result vr;
-	assert_int_equal(audit_verify(&f->app, &vr, &e), 0);
+	assert_int_equal(audit_verify(&f->t.app, &vr, &e), 0);
 }
 
 /* ---- who sees what ---- */
@@ -1016,7 +870,7 @@ static void test_http_round_trip(void **state)
 	struct http_server *portal, *sim;
 	size_t nroutes;
 	const struct route *routes = merged_routes(&nroutes);
-	assert_int_equal(http_start(&portal, &opt, routes, nroutes, &f->app, &e), 0);
+	assert_int_equal(http_start(&portal, &opt, routes, nroutes, &f->t.app, &e), 0);
 	struct sim_options so = {SECRET};
 	sim_payment_setup(&so);
 	assert_int_equal(http_start(&sim, &opt, sim_payment_routes, sim_payment_nroutes, NULL, &e), 0);
@@ -1032,19 +886,19 @@ static void test_http_round_trip(void **state)
 	assert_int_equal(payment_start(&c, CODE, portal_url, &p, &pay_url, &e), ERR_UNAVAILABLE);
 	assert_non_null(strstr(e.msg, "no payment gateway configured"));
 	/* a gateway that is down: 502, and the payment is still open */
-	config_set(&f->cfg, "sim_url", "http://127.0.0.1:9", &e);
+	config_set(&f->t.cfg, "sim_url", "http://127.0.0.1:9", &e);
 	err_clear(&e);
 	assert_int_equal(payment_start(&c, CODE, portal_url, &p, &pay_url, &e), ERR_BAD_GATEWAY);
-	assert_string_equal(sql_text(f, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))),
+	assert_string_equal(testapp_text(&f->t, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))),
 			    "requested");
 	/* a gateway that refuses */
-	config_set(&f->cfg, "sim_url", portal_url, &e);
+	config_set(&f->t.cfg, "sim_url", portal_url, &e);
 	err_clear(&e);
 	assert_int_equal(payment_start(&c, CODE, portal_url, &p, &pay_url, &e), ERR_BAD_GATEWAY);
 	assert_non_null(strstr(e.msg, "HTTP 404"));
 
 	/* the real one */
-	config_set(&f->cfg, "sim_url", sim_url, &e);
+	config_set(&f->t.cfg, "sim_url", sim_url, &e);
 	err_clear(&e);
 	int rc = payment_start(&c, CODE, portal_url, &p, &pay_url, &e);
 	if (rc != 0)
@@ -1110,7 +964,7 @@ static void test_http_round_trip(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r.json, "callback_status")), 200);
 	assert_string_equal(jpath(r.json, "callback_body", "status"), "processed");
 	assert_string_equal(jpath(r.json, "callback_body", "payment_status"), "failed");
-	assert_string_equal(sql_text(f, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))),
+	assert_string_equal(testapp_text(&f->t, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))),
 			    "failed");
 	/* paying a finished order again is refused by the gateway */
 	http_do("POST", u, "application/json", "{\"outcome\":\"success\"}", NULL, &r);
@@ -1134,7 +988,7 @@ static void test_http_round_trip(void **state)
 	assert_non_null(strstr(r.body.ptr, "HTTP 200"));
 	snprintf(u, sizeof u, "href=\"%s/dossiers/%s\"", portal_url, CODE);
 	assert_non_null(strstr(r.body.ptr, u));
-	assert_string_equal(sql_text(f, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))), "paid");
+	assert_string_equal(testapp_text(&f->t, "SELECT status FROM payments WHERE id = $1", ARGS(SA_INT(f->pay_id))), "paid");
 	assert_int_equal(dossier_int(f, "status"), DS_PROCESSING);
 	int64_t paid_audits = audit_count(f, "payment.paid");
 	assert_int_equal(paid_audits, 1);
@@ -1167,7 +1021,7 @@ static void test_http_round_trip(void **state)
 	http_stop(sim, 1000);
 	http_stop(portal, 1000);
 	struct audit_verify_result vr;
-	assert_int_equal(audit_verify(&f->app, &vr, &e), 0);
+	assert_int_equal(audit_verify(&f->t.app, &vr, &e), 0);
 }
 
 int main(void)
@@ -1175,30 +1029,30 @@ int main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_signature),
-	    cmocka_unit_test_setup_teardown(test_secret_and_portal, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_paid_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_rejected, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_failure_then_success, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_receipt_numbers, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrent_callbacks, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_visibility, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_receipt_pdf, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_http_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_secret_and_portal, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_request, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_paid_once, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_rejected, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_failure_then_success, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_receipt_numbers, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_callbacks, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_visibility, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_receipt_pdf, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_http_round_trip, setup, testapp_teardown),
 	};
 	int rc = cmocka_run_group_tests_name("payment_sqlite", tests, NULL, NULL);
-	if (pg_url()) {
+	if (testapp_pg_url()) {
 		/* the same again on PostgreSQL (read committed, retried callbacks, row locks) */
 		on_pg = true;
 		const struct CMUnitTest pg[] = {
-		    cmocka_unit_test_setup_teardown(test_request, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_callback_paid_once, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_callback_rejected, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_callback_failure_then_success, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_receipt_numbers, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_concurrent_callbacks, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_visibility, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_http_round_trip, setup, teardown),
+		    cmocka_unit_test_setup_teardown(test_request, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_callback_paid_once, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_callback_rejected, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_callback_failure_then_success, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_receipt_numbers, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_concurrent_callbacks, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_visibility, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_http_round_trip, setup, testapp_teardown),
 		};
 		rc += cmocka_run_group_tests_name("payment_postgres", pg, NULL, NULL);
 	} else {

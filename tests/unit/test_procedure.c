@@ -29,12 +29,10 @@
 #include "identity/identity.h"
 #include "procedure/procedure.h"
 #include "store/store.h"
+#include "support/testapp.h"
 
 struct fx {
-	char dir[64];
-	struct config cfg;
-	struct app app;
-	struct arena a;
+	struct testapp t;
 	struct ctx c;
 	json_t *demo; /* data/demo/procedures.json */
 };
@@ -46,23 +44,13 @@ static int open_fx(void **state, const char *levels)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-procedure-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct err e = {0};
-	char url[128];
-	snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-	config_defaults(&f->cfg);
-	assert_int_equal(config_set(&f->cfg, "db", url, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "data", f->dir, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "log_level", "off", &e), 0);
+	testapp_init(&f->t, "procedure", false);
 	if (levels)
-		assert_int_equal(config_set(&f->cfg, "levels", levels, &e), 0);
-	assert_int_equal(crypto_init(&e), 0);
-	assert_int_equal(keys_create(f->dir, &e), 1);
-	if (app_open(&f->app, &f->cfg, true, &e) != 0)
-		fail_msg("app_open: %s", e.msg);
-	f->c.app = &f->app;
-	f->c.a = &f->a;
+		testapp_set(&f->t, "levels", levels);
+	testapp_open(&f->t);
+	struct err e = {0};
+	f->c.app = &f->t.app;
+	f->c.a = &f->t.a;
 	f->c.who = &principal_cli;
 	f->c.actor = "cli:test";
 	if (agency_load_demo(&f->c, &e) <= 0)
@@ -88,13 +76,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	json_decref(f->demo);
-	calendar_store_release(&f->app);
-	app_close(&f->app);
-	config_free(&f->cfg);
-	arena_free(&f->a);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	calendar_store_release(&f->t.app);
+	testapp_close(&f->t);
 	free(f);
 	return 0;
 }
@@ -119,7 +102,7 @@ static int64_t count(struct fx *f, const char *sql, const char *arg)
 {
 	struct sql_int s = {sql, arg, -1};
 	struct err e = {0};
-	if (store_read(f->app.db, sql_int_fn, &s, &e) < 0)
+	if (store_read(f->t.app.db, sql_int_fn, &s, &e) < 0)
 		fail_msg("%s: %s", sql, e.msg);
 	return s.value;
 }
@@ -664,7 +647,7 @@ static void test_demo_two_levels(void **state)
 {
 	struct fx *f = *state;
 	struct err e = {0};
-	assert_int_equal(f->app.nlevels, 2);
+	assert_int_equal(f->t.app.nlevels, 2);
 	assert_int_equal(procedure_load_demo(&f->c, &e), 36);
 	struct procedure g;
 	assert_int_equal(procedure_get(&f->c, "1.001612", &g, &e), 0); /* business household: now the commune's */
@@ -719,7 +702,7 @@ static void test_calendar_store(void **state)
 	struct calendar *cal = malloc(sizeof *cal);
 	assert_non_null(cal);
 	/* nothing in the table yet: the default week, no holidays */
-	calendar_current(&f->app, cal);
+	calendar_current(&f->t.app, cal);
 	assert_false(calendar_knows_year(cal, 2025, NULL));
 	assert_true(calendar_is_working_day(cal, day("2025-01-28")));
 
@@ -730,7 +713,7 @@ static void test_calendar_store(void **state)
 	assert_int_equal(audits(f, "calendar.demo_load"), 1);
 
 	/* the app's calendar was reloaded by the demo loader */
-	calendar_current(&f->app, cal);
+	calendar_current(&f->t.app, cal);
 	bool announced = false;
 	assert_true(calendar_knows_year(cal, 2025, &announced));
 	assert_true(announced);
@@ -752,9 +735,9 @@ static void test_calendar_store(void **state)
 	assert_due(cal, "2025-12-31T16:00:00+07:00", 1, "2026-01-05T16:00:00+07:00");
 
 	/* a fresh app loads from the table on first use */
-	calendar_store_release(&f->app);
-	assert_null(f->app.calendar);
-	calendar_current(&f->app, cal);
+	calendar_store_release(&f->t.app);
+	assert_null(f->t.app.calendar);
+	calendar_current(&f->t.app, cal);
 	assert_true(calendar_knows_year(cal, 2026, NULL));
 	assert_due(cal, "2026-02-13T09:00:00+07:00", 3, "2026-02-25T09:00:00+07:00");
 
@@ -778,13 +761,13 @@ static void test_calendar_store(void **state)
 	err_clear(&e);
 	assert_int_equal(calendar_day_add(&adm, "2025-06-02", "holiday", "Nghỉ bão", "Typhoon day", false, &d, &e), 0);
 	assert_int_equal(d.day, day("2025-06-02"));
-	calendar_current(&f->app, cal); /* reloaded at once on this node */
+	calendar_current(&f->t.app, cal); /* reloaded at once on this node */
 	assert_false(calendar_is_working_day(cal, day("2025-06-02")));
 	assert_true(calendar_knows_year(cal, 2025, &announced));
 	assert_false(announced); /* one of its days is not announced */
 	assert_due(cal, "2025-05-30T09:00:00+07:00", 1, "2025-06-03T09:00:00+07:00");
 	assert_int_equal(calendar_day_add(&adm, "2025-06-07", "workday", "Làm bù", "Worked Saturday", true, &d, &e), 0);
-	calendar_current(&f->app, cal);
+	calendar_current(&f->t.app, cal);
 	assert_true(calendar_is_working_day(cal, day("2025-06-07")));
 	assert_int_equal(calendar_day_delete(&adm, "2025-06-02", &e), 0);
 	assert_int_equal(calendar_day_delete(&adm, "2025-06-02", &e), ERR_NOT_FOUND);
@@ -793,7 +776,7 @@ static void test_calendar_store(void **state)
 	err_clear(&e);
 	assert_int_equal(calendar_day_delete(&off, "2025-06-07", &e), ERR_FORBIDDEN);
 	err_clear(&e);
-	calendar_current(&f->app, cal);
+	calendar_current(&f->t.app, cal);
 	assert_true(calendar_is_working_day(cal, day("2025-06-02")));
 	assert_int_equal(audits(f, "calendar.day_add"), 2);
 	assert_int_equal(audits(f, "calendar.day_delete"), 1);
@@ -810,7 +793,7 @@ static void test_calendar_store(void **state)
 	assert_int_equal(rc, ERR_TOO_LARGE);
 	assert_int_equal(ok, CALENDAR_MAX_MARKS - 59);
 	err_clear(&e);
-	calendar_current(&f->app, cal);
+	calendar_current(&f->t.app, cal);
 	assert_true(calendar_knows_year(cal, 2030, NULL));
 	free(cal);
 }
@@ -828,7 +811,7 @@ static void test_calendar_reload_between_nodes(void **state)
 	struct fx *f = *state;
 	struct err e = {0};
 	struct app other;
-	if (app_open(&other, &f->cfg, true, &e) != 0)
+	if (app_open(&other, &f->t.cfg, true, &e) != 0)
 		fail_msg("app_open: %s", e.msg);
 	fake_mono_us = 1000000;
 	calendar_store_set_clock(&other, fake_mono);
@@ -838,7 +821,7 @@ static void test_calendar_reload_between_nodes(void **state)
 	assert_false(calendar_knows_year(cal, 2026, NULL));
 
 	assert_int_equal(calendar_load_demo(&f->c, &e), 58);
-	calendar_current(&f->app, cal); /* the node that changed it sees it at once */
+	calendar_current(&f->t.app, cal); /* the node that changed it sees it at once */
 	assert_false(calendar_is_working_day(cal, day("2026-02-17")));
 	fake_mono_us += (int64_t)(CALENDAR_RELOAD_S - 1) * 1000000;
 	calendar_current(&other, cal); /* the other one still uses its copy ... */

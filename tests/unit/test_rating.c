@@ -13,8 +13,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <ftw.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +29,7 @@
 #include "identity/identity.h"
 #include "rating/rating.h"
 #include "store/store.h"
+#include "support/testapp.h"
 
 #define ROOT  "000.00.00.H23"
 #define DEPT  "000.00.10.H23"
@@ -41,116 +40,42 @@
 #define CCCD2 "001203004567"
 
 struct fx {
-	char dir[64];
-	struct config cfg;
-	struct app app;
-	struct arena a;
+	struct testapp t;
 	struct principal citizen, citizen2, official, official2, sub_official, other, leader, admin;
 };
 
 /* ---- fixture ---- */
 
-struct sql_run {
-	const char *sql;
-	const struct store_arg *args;
-	int nargs;
-	int64_t value;
-	int rc;
-};
-
-static int sql_exec_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->rc = store_exec(tx, s->sql, s->args, s->nargs, e);
-	return s->rc < 0 ? s->rc : 0;
-}
-
-static int sql_int_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->rc = store_get_int(tx, s->sql, s->args, s->nargs, &s->value, e);
-	return s->rc < 0 ? s->rc : 0;
-}
-
-static void sql_exec(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, 0};
-	struct err e = {0};
-	if (store_write(f->app.db, sql_exec_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-}
-
-static int64_t sql_int(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, -1, 0};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_int_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
-
 static int64_t add_user(struct fx *f, const char *username, const char *role, const char *agency, const char *id_number,
 			const char *full_name)
 {
-	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO users (username, role, agency_code, full_name, title, id_number, password_hash, "
-		 "password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'Chuyên viên', $5, 'x', $6, $6, $6)",
-		 ARGS(SA_TEXT(username), SA_TEXT(role), SA_TEXT(agency), SA_TEXT(full_name), SA_TEXT(id_number),
-		      SA_INT(now)));
-	return sql_int(f, "SELECT id FROM users WHERE username = $1", ARGS(SA_TEXT(username)));
-}
-
-static void add_agency(struct fx *f, const char *code, const char *name, const char *parent, const char *path)
-{
-	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO agencies (code, name, name_fold, level, kind, parent, path, created_at, updated_at) "
-		 "VALUES ($1, $2, $2, 'province', 'department', $3, $4, $5, $5)",
-		 ARGS(SA_TEXT(code), SA_TEXT(name), SA_TEXT(parent), SA_TEXT(path), SA_INT(now)));
+	struct testapp_user u = {.username = username, .role = role, .agency = agency, .full_name = full_name,
+				 .title = "Chuyên viên", .id_number = id_number};
+	return testapp_add_user(&f->t, &u);
 }
 
 /* A dossier of the citizen at status, held by agency (both receiving and current). */
 static void add_dossier(struct fx *f, const char *code, int status, const char *agency, int64_t applicant)
 {
 	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, step, "
-		 "applicant_user_id, applicant_name, applicant_name_fold, applicant_id_number, form, submitted_at, "
-		 "created_at, updated_at) VALUES ($1, $2, $3, $3, 'online', $4, 0, $5, 'Nguyễn Văn An', "
-		 "'nguyen van an', $6, '{}', $7, $7, $7)",
-		 ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(agency), SA_INT(status), SA_INT(applicant), SA_TEXT(CCCD1),
-		      SA_INT(now)));
-	sql_exec(f, "INSERT INTO dossier_agencies (dossier_code, agency_code) VALUES ($1, $2)",
-		 ARGS(SA_TEXT(code), SA_TEXT(agency)));
+	testapp_exec(&f->t,
+		     "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, step, "
+		     "applicant_user_id, applicant_name, applicant_name_fold, applicant_id_number, form, submitted_at, "
+		     "created_at, updated_at) VALUES ($1, $2, $3, $3, 'online', $4, 0, $5, 'Nguyễn Văn An', "
+		     "'nguyen van an', $6, '{}', $7, $7, $7)",
+		     ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(agency), SA_INT(status), SA_INT(applicant), SA_TEXT(CCCD1),
+			  SA_INT(now)));
+	testapp_exec(&f->t, "INSERT INTO dossier_agencies (dossier_code, agency_code) VALUES ($1, $2)",
+		     ARGS(SA_TEXT(code), SA_TEXT(agency)));
 }
 
 static void add_step(struct fx *f, const char *code, const char *action, const struct principal *actor, int to)
 {
-	sql_exec(f,
-		 "INSERT INTO dossier_steps (dossier_code, action, title, title_en, actor_user_id, actor_name, "
-		 "agency_code, at, status_to) VALUES ($1, $2, $2, $2, $3, $4, $5, $6, $7)",
-		 ARGS(SA_TEXT(code), SA_TEXT(action), SA_INT(actor->user_id), SA_TEXT(actor->full_name),
-		      SA_TEXT(actor->agency_code), SA_INT(time_now_us()), SA_INT(to)));
-}
-
-static const char *pg_url(void)
-{
-	const char *u = getenv("TINHSO_TEST_PG_URL");
-	return u && *u ? u : NULL;
-}
-
-static void pg_reset(void)
-{
-	PGconn *c = PQconnectdb(pg_url());
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("cannot connect to TINHSO_TEST_PG_URL: %s", PQerrorMessage(c));
-	PGresult *r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; "
-				"CREATE SCHEMA public");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("schema reset: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
+	testapp_exec(&f->t,
+		     "INSERT INTO dossier_steps (dossier_code, action, title, title_en, actor_user_id, actor_name, "
+		     "agency_code, at, status_to) VALUES ($1, $2, $2, $2, $3, $4, $5, $6, $7)",
+		     ARGS(SA_TEXT(code), SA_TEXT(action), SA_INT(actor->user_id), SA_TEXT(actor->full_name),
+			  SA_TEXT(actor->agency_code), SA_INT(time_now_us()), SA_INT(to)));
 }
 
 static bool on_pg;
@@ -171,34 +96,13 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-rating-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct err e = {0};
-	char url[1024];
-	if (on_pg) {
-		pg_reset();
-		snprintf(url, sizeof url, "%s", pg_url());
-	} else {
-		snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-	}
-	config_defaults(&f->cfg);
-	assert_int_equal(config_set(&f->cfg, "db", url, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "data", f->dir, &e), 0);
-	assert_int_equal(config_set(&f->cfg, "log_level", "off", &e), 0);
-	assert_int_equal(crypto_init(&e), 0);
-	assert_int_equal(keys_create(f->dir, &e), 1);
-	if (app_open(&f->app, &f->cfg, true, &e) != 0)
-		fail_msg("app_open: %s", e.msg);
-	add_agency(f, ROOT, "Ủy ban nhân dân tỉnh Hải Dương", NULL, "/" ROOT "/");
-	add_agency(f, DEPT, "Sở Tư pháp", ROOT, "/" ROOT "/" DEPT "/");
-	add_agency(f, SUB, "Phòng Hộ tịch", DEPT, "/" ROOT "/" DEPT "/" SUB "/");
-	add_agency(f, OTHER, "Sở Xây dựng", ROOT, "/" ROOT "/" OTHER "/");
-	int64_t now = time_now_us();
-	sql_exec(f,
-		 "INSERT INTO procedures (code, name, name_fold, field, levels, handled_by, online, processing_days, doc, "
-		 "created_at, updated_at) VALUES ($1, 'Đăng ký khai sinh', 'dang ky khai sinh', 'Hộ tịch', ',province,', "
-		 "'department:" DEPT "', 'full', 5, '{}', $2, $2)",
-		 ARGS(SA_TEXT(PROC), SA_INT(now)));
+	testapp_init(&f->t, "rating", on_pg);
+	testapp_open(&f->t);
+	testapp_add_agency(&f->t, ROOT, "Ủy ban nhân dân tỉnh Hải Dương", NULL, "province", "department");
+	testapp_add_agency(&f->t, DEPT, "Sở Tư pháp", ROOT, "province", "department");
+	testapp_add_agency(&f->t, SUB, "Phòng Hộ tịch", DEPT, "province", "department");
+	testapp_add_agency(&f->t, OTHER, "Sở Xây dựng", ROOT, "province", "department");
+	testapp_add_procedure(&f->t, PROC, "Đăng ký khai sinh", ",province,", "department:" DEPT, 5);
 	const char *dp = "/" ROOT "/" DEPT "/", *sp = "/" ROOT "/" DEPT "/" SUB "/", *op = "/" ROOT "/" OTHER "/";
 	f->citizen = person(add_user(f, CCCD1, "citizen", NULL, CCCD1, "Nguyễn Văn An"), CCCD1, ROLE_CITIZEN, NULL, NULL,
 			    "Nguyễn Văn An");
@@ -220,32 +124,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	app_close(&f->app);
-	config_free(&f->cfg);
-	arena_free(&f->a);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
 static struct ctx ctx_as(struct fx *f, const struct principal *p)
 {
 	struct ctx c = {0};
-	c.app = &f->app;
-	c.a = &f->a;
+	c.app = &f->t.app;
+	c.a = &f->t.a;
 	c.who = p;
-	c.actor = p ? arena_printf(&f->a, "user:%lld:%s", (long long)p->user_id, p->username) : "anonymous";
+	c.actor = p ? arena_printf(&f->t.a, "user:%lld:%s", (long long)p->user_id, p->username) : "anonymous";
 	return c;
 }
 
@@ -267,7 +152,7 @@ static struct rating_new good(int s, const char *overall)
 
 static int64_t count_ratings(struct fx *f)
 {
-	return sql_int(f, "SELECT count(*) FROM ratings", NOARGS);
+	return testapp_int(&f->t, "SELECT count(*) FROM ratings", NOARGS);
 }
 
 /* ---- the criteria ---- */
@@ -414,7 +299,7 @@ static void test_create(void **state)
 	assert_int_equal(rating_create(&c, D10, &bad, &out, &e), ERR_INVALID);
 	assert_true(has_field(&e, "scores.agency_count"));
 	assert_int_equal(count_ratings(f), 0);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'rating.create'", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'rating.create'", NOARGS), 0);
 
 	err_clear(&e);
 	assert_int_equal(rating_create(&c, D10, &in, &out, &e), 0);
@@ -430,18 +315,18 @@ static void test_create(void **state)
 	/* the last issue_result/return_result step's actor */
 	assert_int_equal(out.official_user_id, f->official2.user_id);
 	assert_string_equal(out.official_name, "Vũ Thị Lan");
-	assert_int_equal(sql_int(f, "SELECT c3 + 10 * c8 FROM ratings WHERE dossier_code = $1", ARGS(SA_TEXT(D10))), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT c3 + 10 * c8 FROM ratings WHERE dossier_code = $1", ARGS(SA_TEXT(D10))), 1);
 
 	/* once */
 	err_clear(&e);
 	assert_int_equal(rating_create(&c, D10, &in, &out, &e), ERR_INVALID_TRANSITION);
 	assert_int_equal(count_ratings(f), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'rating.create' AND object = $1",
-				 ARGS(SA_TEXT("dossier:" D10))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'rating.create' AND object = $1",
+				     ARGS(SA_TEXT("dossier:" D10))),
 			 1);
 	struct audit_verify_result vr;
 	err_clear(&e);
-	assert_int_equal(audit_verify(&f->app, &vr, &e), 0);
+	assert_int_equal(audit_verify(&f->t.app, &vr, &e), 0);
 
 	/* reading back: whoever sees the dossier */
 	struct rating got;
@@ -494,9 +379,9 @@ struct race {
 static void *race_fn(void *arg)
 {
 	struct race *r = arg;
-	/* each thread its own arena: f->a is not for sharing between threads */
+	/* each thread its own arena: f->t.a is not for sharing between threads */
 	struct arena a = ARENA_INIT;
-	struct ctx c = {.app = &r->f->app, .a = &a, .who = &r->f->citizen, .actor = "user:1:race"};
+	struct ctx c = {.app = &r->f->t.app, .a = &a, .who = &r->f->citizen, .actor = "user:1:race"};
 	struct rating_new in = good(1, r->overall);
 	struct rating out;
 	struct err e = {0};
@@ -527,7 +412,7 @@ static void test_concurrent(void **state)
 	assert_int_equal(ok, 1);
 	assert_int_equal(lost, N - 1);
 	assert_int_equal(count_ratings(f), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'rating.create'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'rating.create'", NOARGS), 1);
 }
 
 /* ---- summaries ---- */
@@ -665,17 +550,17 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_criteria),
 	    cmocka_unit_test(test_validate),
-	    cmocka_unit_test_setup_teardown(test_create, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent, setup, testapp_teardown),
+	    cmocka_unit_test_setup_teardown(test_summary, setup, testapp_teardown),
 	};
 	int rc = cmocka_run_group_tests_name("rating_sqlite", tests, NULL, NULL);
-	if (pg_url()) {
+	if (testapp_pg_url()) {
 		on_pg = true;
 		const struct CMUnitTest pg[] = {
-		    cmocka_unit_test_setup_teardown(test_create, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-		    cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+		    cmocka_unit_test_setup_teardown(test_create, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_concurrent, setup, testapp_teardown),
+		    cmocka_unit_test_setup_teardown(test_summary, setup, testapp_teardown),
 		};
 		rc += cmocka_run_group_tests_name("rating_postgres", pg, NULL, NULL);
 	} else {

@@ -22,6 +22,7 @@
 #include "base/embed.h"
 #include "base/log.h"
 #include "store/store.h"
+#include "support/testapp.h"
 
 struct fx {
 	enum store_kind kind;
@@ -30,12 +31,6 @@ struct fx {
 	char dir[64];
 	char url[1024];
 };
-
-static const char *pg_url(void)
-{
-	const char *u = getenv("TINHSO_TEST_PG_URL");
-	return u && *u ? u : NULL;
-}
 
 static double now_s(void)
 {
@@ -75,31 +70,18 @@ static int setup_sqlite(void **state)
 	return 0;
 }
 
-/* Runs a script on a connection of its own; fails the test on error. */
-static void pg_admin(const char *sql)
-{
-	PGconn *c = PQconnectdb(pg_url());
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("cannot connect to TINHSO_TEST_PG_URL: %s", PQerrorMessage(c));
-	PGresult *r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-}
-
 static int setup_pg(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
 	f->kind = STORE_POSTGRES;
 	*state = f;
-	if (!pg_url()) {
+	if (!testapp_pg_url()) {
 		f->skip = true; /* the test body calls skip(): cmocka reports a skip only from there */
 		return 0;
 	}
-	snprintf(f->url, sizeof f->url, "%s", pg_url());
-	pg_admin("SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+	snprintf(f->url, sizeof f->url, "%s", testapp_pg_url());
+	testapp_pg_reset();
 	fx_open(f, NULL);
 	return 0;
 }
@@ -770,7 +752,7 @@ static void test_open_errors(void **state)
 
 static int pg_terminate_tinhso(void)
 {
-	PGconn *c = PQconnectdb(pg_url());
+	PGconn *c = PQconnectdb(testapp_pg_url());
 	if (PQstatus(c) != CONNECTION_OK)
 		fail_msg("admin connection: %s", PQerrorMessage(c));
 	PGresult *r = PQexec(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

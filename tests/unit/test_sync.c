@@ -19,7 +19,6 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include "identity/identity.h"
 #include "national/national.h"
 #include "store/store.h"
+#include "support/testapp.h"
 #include "sync/sync.h"
 
 /* the simulated portal and national databases, served in-process */
@@ -51,106 +51,14 @@
 #define US INT64_C(1000000)
 
 struct fx {
-	char dir[64];
-	struct config cfg;
-	struct app app;
+	struct testapp t;
 	struct http_server *sim;
 	int port;
-	struct arena a;
 };
 
 static bool use_pg;
 
-static const char *pg_url(void)
-{
-	const char *u = getenv("TINHSO_TEST_PG_URL");
-	return u && *u ? u : NULL;
-}
-
 /* ---- helpers ---- */
-
-struct sql_run {
-	const char *sql;
-	const struct store_arg *args;
-	int nargs;
-	int64_t value;
-	char *text;
-	struct arena a;
-};
-
-static int sql_exec_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	int rc = store_exec(tx, s->sql, s->args, s->nargs, e);
-	s->value = rc;
-	return rc < 0 ? rc : 0;
-}
-
-static int sql_int_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->value = -1;
-	int rc = store_get_int(tx, s->sql, s->args, s->nargs, &s->value, e);
-	return rc < 0 ? rc : 0;
-}
-
-static int sql_text_fn(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct sql_run *s = arg;
-	s->text = NULL;
-	int rc = store_get_text(tx, s->sql, s->args, s->nargs, &s->a, &s->text, e);
-	return rc < 0 ? rc : 0;
-}
-
-static int64_t sql_exec(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, NULL, ARENA_INIT};
-	struct err e = {0};
-	if (store_write(f->app.db, sql_exec_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
-
-static int64_t sql_int(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, NULL, ARENA_INIT};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_int_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	return s.value;
-}
-
-/* The text of the one row, in f->a (NULL when none). */
-static char *sql_text(struct fx *f, const char *sql, const struct store_arg *args, int nargs)
-{
-	struct sql_run s = {sql, args, nargs, 0, NULL, ARENA_INIT};
-	struct err e = {0};
-	if (store_read(f->app.db, sql_text_fn, &s, &e) < 0)
-		fail_msg("%s: %s", sql, e.msg);
-	char *out = arena_strdup(&f->a, s.text);
-	arena_free(&s.a);
-	return out;
-}
-
-static void set(struct fx *f, const char *name, const char *value)
-{
-	struct err e = {0};
-	if (config_set(&f->cfg, name, value, &e) != 0)
-		fail_msg("config_set %s: %s", name, e.msg);
-}
-
-static void pg_reset(void)
-{
-	PGconn *c = PQconnectdb(pg_url());
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("cannot connect to TINHSO_TEST_PG_URL: %s", PQerrorMessage(c));
-	PGresult *r =
-		PQexec(c, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("resetting the schema: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-}
 
 /* Forgets what the in-process portal holds. */
 static void dv_reset(void)
@@ -208,39 +116,17 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tinhso-test-sync-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct err e = {0};
-	char url[1024];
-	if (use_pg) {
-		snprintf(url, sizeof url, "%s", pg_url());
-		pg_reset();
-	} else {
-		snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-	}
-	config_defaults(&f->cfg);
-	set(f, "db", url);
-	set(f, "data", f->dir);
-	set(f, "log_level", "off");
-	set(f, "national_timeout_ms", "2000");
-	set(f, "national_via", "direct"); /* the adapters themselves; the LGSP path is tests/e2e/test_national.py's */
-	assert_int_equal(crypto_init(&e), 0);
-	assert_int_equal(keys_create(f->dir, &e), 1);
-	if (app_open(&f->app, &f->cfg, true, &e) != 0)
-		fail_msg("app_open: %s", e.msg);
-	sql_exec(f,
-		 "INSERT INTO agencies (code, name, name_fold, level, kind, path, created_at, updated_at) "
-		 "VALUES ($1, $2, $2, 'commune', 'people_committee', $3, 0, 0)",
-		 ARGS(SA_TEXT(AGENCY), SA_TEXT(AGENCY_NAME), SA_TEXT("/" AGENCY "/")));
-	sql_exec(f,
-		 "INSERT INTO procedures (code, name, name_fold, field, levels, handled_by, online, processing_days, "
-		 "doc, created_at, updated_at) VALUES ($1, $2, 'thu tuc dang ky khai sinh', 'Hộ tịch', ',commune,', "
-		 "'commune_ubnd', 'full', 1, '{}', 0, 0)",
-		 ARGS(SA_TEXT(PROC), SA_TEXT(PROC_NAME)));
+	testapp_init(&f->t, "sync", use_pg);
+	testapp_set(&f->t, "national_timeout_ms", "2000");
+	/* the adapters themselves; the LGSP path is tests/e2e/test_national.py's */
+	testapp_set(&f->t, "national_via", "direct");
+	testapp_open(&f->t);
+	testapp_add_agency(&f->t, AGENCY, AGENCY_NAME, NULL, "commune", "people_committee");
+	testapp_add_procedure(&f->t, PROC, PROC_NAME, ",commune,", "commune_ubnd", 1);
 	f->sim = sim_start(&f->port);
 	char su[128];
 	snprintf(su, sizeof su, "http://127.0.0.1:%d/", f->port); /* a trailing '/' is harmless */
-	set(f, "sim_url", su);
+	testapp_set(&f->t, "sim_url", su);
 	*state = f;
 	return 0;
 }
@@ -248,16 +134,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	sync_stop(&f->app);
+	sync_stop(&f->t.app);
 	http_stop(f->sim, 1000);
 	dv_reset();
-	app_close(&f->app);
-	config_free(&f->cfg);
-	arena_free(&f->a);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", f->dir);
+	testapp_close(&f->t);
 	free(f);
 	return 0;
 }
@@ -270,30 +150,30 @@ static int64_t t0(void)
 
 static void add_dossier(struct fx *f, const char *code, const char *channel)
 {
-	sql_exec(f,
-		 "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, "
-		 "applicant_name, applicant_name_fold, applicant_id_number, applicant_phone, form, submitted_at, "
-		 "created_at, updated_at) VALUES ($1, $2, $3, $3, $4, 1, 'Nguyễn Văn An', 'nguyen van an', "
-		 "'030095001234', '0912345678', '{}', $5, $5, $5)",
-		 ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(AGENCY), SA_TEXT(channel), SA_INT(t0())));
+	testapp_exec(&f->t,
+		     "INSERT INTO dossiers (code, procedure_code, agency_code, current_agency, channel, status, "
+		     "applicant_name, applicant_name_fold, applicant_id_number, applicant_phone, form, submitted_at, "
+		     "created_at, updated_at) VALUES ($1, $2, $3, $3, $4, 1, 'Nguyễn Văn An', 'nguyen van an', "
+		     "'030095001234', '0912345678', '{}', $5, $5, $5)",
+		     ARGS(SA_TEXT(code), SA_TEXT(PROC), SA_TEXT(AGENCY), SA_TEXT(channel), SA_INT(t0())));
 }
 
 /* Records a step and moves the dossier to status to, as dossier.c does; returns the step id. */
 static int64_t add_step(struct fx *f, const char *code, const char *action, const char *title, const char *actor,
 			const char *note, int from, int to, int64_t at)
 {
-	sql_exec(f, "UPDATE dossiers SET status = $2, received_at = CASE WHEN $2 = 2 THEN $3 ELSE received_at END, "
-		    "due_at = CASE WHEN $2 = 2 THEN $4 ELSE due_at END WHERE code = $1",
-		 ARGS(SA_TEXT(code), SA_INT(to), SA_INT(at), SA_INT(at + 86400 * US)));
-	sql_exec(f,
-		 "INSERT INTO dossier_steps (dossier_code, action, title, title_en, actor_name, actor_title, "
-		 "agency_code, at, note, status_from, status_to, step_started_at, step_due_at) VALUES "
-		 "($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $7, $11)",
-		 ARGS(SA_TEXT(code), SA_TEXT(action), SA_TEXT(title), SA_TEXT(actor),
-		      SA_TEXT(strcmp(action, "submit") ? "Công chức Tư pháp - Hộ tịch" : NULL),
-		      SA_TEXT(strcmp(action, "submit") ? AGENCY : NULL), SA_INT(at), SA_TEXT(note),
-		      from ? SA_INT(from) : SA_NULL, SA_INT(to), SA_INT(at + 3600 * US)));
-	return sql_int(f, "SELECT max(id) FROM dossier_steps WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
+	testapp_exec(&f->t, "UPDATE dossiers SET status = $2, received_at = CASE WHEN $2 = 2 THEN $3 ELSE received_at END, "
+			"due_at = CASE WHEN $2 = 2 THEN $4 ELSE due_at END WHERE code = $1",
+		     ARGS(SA_TEXT(code), SA_INT(to), SA_INT(at), SA_INT(at + 86400 * US)));
+	testapp_exec(&f->t,
+		     "INSERT INTO dossier_steps (dossier_code, action, title, title_en, actor_name, actor_title, "
+		     "agency_code, at, note, status_from, status_to, step_started_at, step_due_at) VALUES "
+		     "($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $7, $11)",
+		     ARGS(SA_TEXT(code), SA_TEXT(action), SA_TEXT(title), SA_TEXT(actor),
+			  SA_TEXT(strcmp(action, "submit") ? "Công chức Tư pháp - Hộ tịch" : NULL),
+			  SA_TEXT(strcmp(action, "submit") ? AGENCY : NULL), SA_INT(at), SA_TEXT(note),
+			  from ? SA_INT(from) : SA_NULL, SA_INT(to), SA_INT(at + 3600 * US)));
+	return testapp_int(&f->t, "SELECT max(id) FROM dossier_steps WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
 }
 
 struct q_job {
@@ -317,9 +197,9 @@ static int q_fn(struct store_tx *tx, void *arg, struct err *e)
 
 static int queue(struct fx *f, const char *code, int64_t step_id, bool fail_after)
 {
-	struct q_job j = {&f->app, code, step_id, fail_after};
+	struct q_job j = {&f->t.app, code, step_id, fail_after};
 	struct err e = {0};
-	return store_write(f->app.db, q_fn, &j, &e);
+	return store_write(f->t.app.db, q_fn, &j, &e);
 }
 
 /* A step recorded and queued: its id. */
@@ -336,7 +216,7 @@ static json_t *payload(struct fx *f, const char *code, int64_t step_id)
 {
 	char key[128];
 	snprintf(key, sizeof key, "%s:%lld", code, (long long)step_id);
-	char *p = sql_text(f, "SELECT payload FROM outbox WHERE dedupe = $1 AND kind = 'sync'", ARGS(SA_TEXT(key)));
+	char *p = testapp_text(&f->t, "SELECT payload FROM outbox WHERE dedupe = $1 AND kind = 'sync'", ARGS(SA_TEXT(key)));
 	assert_non_null(p);
 	json_t *j = json_loads(p, 0, NULL);
 	assert_non_null(j);
@@ -361,19 +241,19 @@ static int64_t ji(json_t *o, const char *k)
 
 static const char *sync_status(struct fx *f, const char *code)
 {
-	return sql_text(f, "SELECT status FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
+	return testapp_text(&f->t, "SELECT status FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
 }
 
 static int64_t sync_int(struct fx *f, const char *col, const char *code)
 {
 	if (strcmp(col, "pushed") == 0)
-		return sql_int(f, "SELECT pushed FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
+		return testapp_int(&f->t, "SELECT pushed FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
 	if (strcmp(col, "failed") == 0)
-		return sql_int(f, "SELECT failed FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
+		return testapp_int(&f->t, "SELECT failed FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
 	if (strcmp(col, "queued") == 0)
-		return sql_int(f, "SELECT queued FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
+		return testapp_int(&f->t, "SELECT queued FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
 	if (strcmp(col, "attempts") == 0)
-		return sql_int(f, "SELECT attempts FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
+		return testapp_int(&f->t, "SELECT attempts FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(code)));
 	fail_msg("unknown column %s", col);
 	return -1;
 }
@@ -461,7 +341,7 @@ static void test_queue(void **state)
 	add_dossier(f, code, "online");
 	int64_t s1 = step(f, code, "submit", "Nộp hồ sơ trực tuyến", NULL, 0, 1, t0());
 	int64_t s2 = step(f, code, "receive", "Tiếp nhận hồ sơ", "Hồ sơ đầy đủ", 1, 2, t0() + 3600 * US);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM outbox WHERE kind = 'sync' AND channel = 'dvcqg'", NOARGS), 2);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM outbox WHERE kind = 'sync' AND channel = 'dvcqg'", NOARGS), 2);
 	json_t *p = payload(f, code, s1);
 	char sid[128];
 	snprintf(sid, sizeof sid, "%s:%lld", code, (long long)s1);
@@ -503,18 +383,18 @@ static void test_queue(void **state)
 	json_decref(p);
 	assert_string_equal(sync_status(f, code), "pending");
 	assert_int_equal(sync_int(f, "queued", code), 2);
-	assert_int_equal(sql_int(f, "SELECT queued_step_id FROM dossier_sync WHERE dossier_code = $1",
-				 ARGS(SA_TEXT(code))),
+	assert_int_equal(testapp_int(&f->t, "SELECT queued_step_id FROM dossier_sync WHERE dossier_code = $1",
+				     ARGS(SA_TEXT(code))),
 			 s2);
 
 	/* the same step again: nothing more, and no failure */
 	assert_int_equal(queue(f, code, s2, false), 0);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM outbox WHERE kind = 'sync'", NOARGS), 2);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM outbox WHERE kind = 'sync'", NOARGS), 2);
 	assert_int_equal(sync_int(f, "queued", code), 2);
 	/* a rolled-back change queues nothing */
 	int64_t s3 = add_step(f, code, "forward", "Chuyển xử lý", "Đỗ Thị Hằng", NULL, 2, 4, t0() + 7200 * US);
 	assert_int_equal(queue(f, code, s3, true), ERR_CONFLICT);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM outbox WHERE kind = 'sync'", NOARGS), 2);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM outbox WHERE kind = 'sync'", NOARGS), 2);
 	assert_int_equal(sync_int(f, "queued", code), 2);
 	/* a step that does not exist is the caller's bug */
 	assert_int_equal(queue(f, code, 999999, false), ERR_NOT_FOUND);
@@ -538,7 +418,7 @@ static void test_push_in_order_with_retries(void **state)
 	pthread_mutex_unlock(&dv_mu);
 	struct err e = {0};
 	int64_t now = time_now_us();
-	assert_int_equal(sync_push_batch(&f->app, now, &e), 2);
+	assert_int_equal(sync_push_batch(&f->t.app, now, &e), 2);
 	char *log = portal_log(a);
 	assert_string_equal(log, "");
 	free(log);
@@ -546,22 +426,22 @@ static void test_push_in_order_with_retries(void **state)
 	assert_int_equal(portal_status(b), 2);
 	assert_string_equal(sync_status(f, b), "ok");
 	assert_string_equal(sync_status(f, a), "pending");
-	char *err = sql_text(f, "SELECT last_error FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(a)));
+	char *err = testapp_text(&f->t, "SELECT last_error FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(a)));
 	assert_non_null(strstr(err, "503"));
 	assert_non_null(strstr(err, "DongBoHoSoMC"));
-	int64_t next = sql_int(f, "SELECT next_at FROM outbox WHERE dedupe = $1",
-			       ARGS(SA_TEXT(arena_printf(&f->a, "%s:%lld", a, (long long)a1))));
+	int64_t next = testapp_int(&f->t, "SELECT next_at FROM outbox WHERE dedupe = $1",
+				   ARGS(SA_TEXT(arena_printf(&f->t.a, "%s:%lld", a, (long long)a1))));
 	assert_true(next >= now + 1600000 && next <= now + 2 * US);
 	/* not due yet: a's first row waits, and so do the two behind it */
-	assert_int_equal(sync_push_batch(&f->app, now + US, &e), 0);
+	assert_int_equal(sync_push_batch(&f->t.app, now + US, &e), 0);
 	/* due: one row of a per pass, in order */
-	assert_int_equal(sync_push_batch(&f->app, next, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, next, &e), 1);
 	assert_int_equal(portal_steps(a), 1);
-	assert_int_equal(sync_push_batch(&f->app, next, &e), 1);
-	assert_int_equal(sync_push_batch(&f->app, next, &e), 1);
-	assert_int_equal(sync_push_batch(&f->app, next, &e), 0);
+	assert_int_equal(sync_push_batch(&f->t.app, next, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, next, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, next, &e), 0);
 	log = portal_log(a);
-	char *want = arena_printf(&f->a,
+	char *want = arena_printf(&f->t.a,
 				  "DongBoHoSoMC:%1$s:%2$lld:1\nCapNhatTienDoHoSoMC:%1$s:%2$lld:1\n"
 				  "DongBoHoSoMC:%1$s:%3$lld:1\nCapNhatTienDoHoSoMC:%1$s:%3$lld:1\n"
 				  "DongBoHoSoMC:%1$s:%4$lld:1\nCapNhatTienDoHoSoMC:%1$s:%4$lld:1\n",
@@ -573,20 +453,20 @@ static void test_push_in_order_with_retries(void **state)
 	assert_string_equal(sync_status(f, a), "ok");
 	assert_int_equal(sync_int(f, "pushed", a), 3);
 	assert_int_equal(sync_int(f, "attempts", a), 4);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM dossier_sync WHERE last_error IS NOT NULL", NOARGS), 0);
-	assert_int_equal(sql_int(f, "SELECT pushed_step_id FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(a))),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM dossier_sync WHERE last_error IS NOT NULL", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT pushed_step_id FROM dossier_sync WHERE dossier_code = $1", ARGS(SA_TEXT(a))),
 			 a3);
 
 	/* a crash after the pushes and before their record: pushed again, kept once */
-	sql_exec(f, "UPDATE outbox SET done_at = NULL, claimed_until = 0 WHERE kind = 'sync'", NOARGS);
-	sql_exec(f, "UPDATE dossier_sync SET pushed = 0, status = 'pending'", NOARGS);
-	for (int i = 0; i < 10 && sync_push_batch(&f->app, next, &e) > 0; i++)
+	testapp_exec(&f->t, "UPDATE outbox SET done_at = NULL, claimed_until = 0 WHERE kind = 'sync'", NOARGS);
+	testapp_exec(&f->t, "UPDATE dossier_sync SET pushed = 0, status = 'pending'", NOARGS);
+	for (int i = 0; i < 10 && sync_push_batch(&f->t.app, next, &e) > 0; i++)
 		;
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM outbox WHERE kind = 'sync' AND done_at IS NULL", NOARGS), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM outbox WHERE kind = 'sync' AND done_at IS NULL", NOARGS), 0);
 	assert_int_equal(portal_steps(a), 3);
 	assert_int_equal(portal_steps(b), 1);
 	log = portal_log(a);
-	assert_non_null(strstr(log, arena_printf(&f->a, "CapNhatTienDoHoSoMC:%s:%lld:2\n", a, (long long)a3)));
+	assert_non_null(strstr(log, arena_printf(&f->t.a, "CapNhatTienDoHoSoMC:%s:%lld:2\n", a, (long long)a3)));
 	assert_null(strstr(log, ":1\n"));
 	free(log);
 	assert_string_equal(sync_status(f, a), "ok");
@@ -596,7 +476,7 @@ static void test_push_in_order_with_retries(void **state)
 static void test_give_up_and_requeue(void **state)
 {
 	struct fx *f = *state;
-	set(f, "outbox_max_attempts", "2");
+	testapp_set(&f->t, "outbox_max_attempts", "2");
 	const char *code = AGENCY "-250314-0004";
 	add_dossier(f, code, "postal");
 	int64_t s1 = step(f, code, "receive", "Tiếp nhận hồ sơ qua dịch vụ bưu chính", NULL, 0, 2, t0());
@@ -605,30 +485,30 @@ static void test_give_up_and_requeue(void **state)
 	pthread_mutex_unlock(&dv_mu);
 	struct err e = {0};
 	int64_t now = time_now_us();
-	assert_int_equal(sync_push_batch(&f->app, now, &e), 1);
-	assert_int_equal(sync_push_batch(&f->app, now + 10 * US, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, now, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, now + 10 * US, &e), 1);
 	/* two attempts: given up */
 	assert_string_equal(sync_status(f, code), "failed");
 	assert_int_equal(sync_int(f, "failed", code), 1);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM outbox WHERE kind = 'sync' AND done_at IS NOT NULL AND "
-				    "last_error IS NOT NULL",
-				 NOARGS),
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM outbox WHERE kind = 'sync' AND done_at IS NOT NULL AND "
+					"last_error IS NOT NULL",
+				     NOARGS),
 			 1);
 	/* the next step is not held back by a given-up row, but the portal does not know the dossier */
 	int64_t s2 = step(f, code, "forward", "Chuyển xử lý", NULL, 2, 4, t0() + 60 * US);
-	assert_int_equal(sync_push_batch(&f->app, now + 20 * US, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, now + 20 * US, &e), 1);
 	assert_int_equal(sync_int(f, "failed", code), 2);
-	char *err = sql_text(f, "SELECT last_error FROM outbox WHERE dedupe = $1",
-			     ARGS(SA_TEXT(arena_printf(&f->a, "%s:%lld", code, (long long)s2))));
+	char *err = testapp_text(&f->t, "SELECT last_error FROM outbox WHERE dedupe = $1",
+				 ARGS(SA_TEXT(arena_printf(&f->t.a, "%s:%lld", code, (long long)s2))));
 	assert_non_null(strstr(err, "HTTP 400"));
 	assert_non_null(strstr(err, "chưa được đồng bộ"));
-	assert_int_equal(sql_int(f, "SELECT attempts FROM outbox WHERE dedupe = $1",
-				 ARGS(SA_TEXT(arena_printf(&f->a, "%s:%lld", code, (long long)s2)))),
+	assert_int_equal(testapp_int(&f->t, "SELECT attempts FROM outbox WHERE dedupe = $1",
+				     ARGS(SA_TEXT(arena_printf(&f->t.a, "%s:%lld", code, (long long)s2)))),
 			 1); /* a refusal is not retried */
 
 	/* the state, as officials see it (here the CLI's admin) */
 	struct arena a = ARENA_INIT;
-	struct ctx c = {.app = &f->app, .a = &a, .who = &principal_cli, .actor = "cli:test"};
+	struct ctx c = {.app = &f->t.app, .a = &a, .who = &principal_cli, .actor = "cli:test"};
 	struct sync_state st;
 	assert_int_equal(sync_state_get(&c, code, &st, &e), 0);
 	assert_string_equal(st.status, "failed");
@@ -640,7 +520,7 @@ static void test_give_up_and_requeue(void **state)
 	assert_true(st.portal_configured);
 	assert_int_equal(sync_state_get(&c, "NO-SUCH", &st, &e), ERR_NOT_FOUND);
 	struct principal citizen = {.user_id = 5, .username = "030095001234", .role = ROLE_CITIZEN};
-	struct ctx cc = {.app = &f->app, .a = &a, .who = &citizen, .actor = "user:5"};
+	struct ctx cc = {.app = &f->t.app, .a = &a, .who = &citizen, .actor = "user:5"};
 	assert_int_equal(sync_state_get(&cc, code, &st, &e), ERR_FORBIDDEN);
 	assert_int_equal(sync_retry(&cc, code, &e), ERR_FORBIDDEN);
 
@@ -648,10 +528,10 @@ static void test_give_up_and_requeue(void **state)
 	assert_int_equal(sync_retry(&c, code, &e), 2);
 	assert_string_equal(sync_status(f, code), "pending");
 	assert_int_equal(sync_int(f, "failed", code), 0);
-	assert_int_equal(sql_int(f, "SELECT count(*) FROM audit_log WHERE action = 'sync.retry'", NOARGS), 1);
+	assert_int_equal(testapp_int(&f->t, "SELECT count(*) FROM audit_log WHERE action = 'sync.retry'", NOARGS), 1);
 	now = time_now_us();
-	assert_int_equal(sync_push_batch(&f->app, now, &e), 1);
-	assert_int_equal(sync_push_batch(&f->app, now, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, now, &e), 1);
+	assert_int_equal(sync_push_batch(&f->t.app, now, &e), 1);
 	assert_string_equal(sync_status(f, code), "ok");
 	assert_int_equal(portal_status(code), 4);
 	assert_int_equal(sync_retry(&c, code, &e), 0);
@@ -664,17 +544,17 @@ static void test_give_up_and_requeue(void **state)
 static void test_no_portal_configured(void **state)
 {
 	struct fx *f = *state;
-	set(f, "sim_url", "");
+	testapp_set(&f->t, "sim_url", "");
 	const char *code = AGENCY "-250314-0005";
 	add_dossier(f, code, "online");
 	step(f, code, "submit", "Nộp hồ sơ trực tuyến", NULL, 0, 1, t0());
 	struct err e = {0};
-	assert_int_equal(sync_push_batch(&f->app, time_now_us(), &e), 0);
-	assert_int_equal(sql_int(f, "SELECT attempts FROM outbox WHERE kind = 'sync'", NOARGS), 0);
+	assert_int_equal(sync_push_batch(&f->t.app, time_now_us(), &e), 0);
+	assert_int_equal(testapp_int(&f->t, "SELECT attempts FROM outbox WHERE kind = 'sync'", NOARGS), 0);
 	assert_string_equal(sync_status(f, code), "pending");
 	/* configured later: the backlog goes */
-	set(f, "dvcqg_url", arena_printf(&f->a, "http://127.0.0.1:%d/dvcqg", f->port));
-	assert_int_equal(sync_push_batch(&f->app, time_now_us(), &e), 1);
+	testapp_set(&f->t, "dvcqg_url", arena_printf(&f->t.a, "http://127.0.0.1:%d/dvcqg", f->port));
+	assert_int_equal(sync_push_batch(&f->t.app, time_now_us(), &e), 1);
 	assert_string_equal(sync_status(f, code), "ok");
 }
 
@@ -684,16 +564,16 @@ static void test_worker_thread(void **state)
 	const char *code = AGENCY "-250314-0006";
 	add_dossier(f, code, "online");
 	struct err e = {0};
-	assert_int_equal(sync_start(&f->app, &e), 0);
-	assert_int_equal(sync_start(&f->app, &e), ERR_INTERNAL);
+	assert_int_equal(sync_start(&f->t.app, &e), 0);
+	assert_int_equal(sync_start(&f->t.app, &e), ERR_INTERNAL);
 	step(f, code, "submit", "Nộp hồ sơ trực tuyến", NULL, 0, 1, t0());
 	step(f, code, "receive", "Tiếp nhận hồ sơ", NULL, 1, 2, t0() + US);
 	for (int i = 0; i < 200 && strcmp(sync_status(f, code), "ok") != 0; i++)
 		usleep(50000);
 	assert_string_equal(sync_status(f, code), "ok");
 	assert_int_equal(portal_steps(code), 2);
-	sync_stop(&f->app);
-	sync_stop(&f->app); /* twice is harmless */
+	sync_stop(&f->t.app);
+	sync_stop(&f->t.app); /* twice is harmless */
 	/* stopped: what is queued now waits for the next start */
 	step(f, code, "forward", "Chuyển xử lý", NULL, 2, 4, t0() + 2 * US);
 	usleep(300000);
@@ -707,7 +587,7 @@ static void test_adapters(void **state)
 {
 	struct fx *f = *state;
 	struct arena a = ARENA_INIT;
-	struct ctx c = {.app = &f->app, .a = &a, .actor = "test"};
+	struct ctx c = {.app = &f->t.app, .a = &a, .actor = "test"};
 	struct err e = {0};
 	struct national_citizen p;
 	assert_int_equal(national_citizen_by_id(&c, "030095001234", "test", &p, &e), 0);
@@ -752,10 +632,10 @@ static void test_adapters(void **state)
 	assert_non_null(strstr(r.summary, "Không có án tích"));
 
 	/* where each system lives */
-	char *base = national_base(&f->cfg, NATIONAL_LAND, &a);
+	char *base = national_base(&f->t.cfg, NATIONAL_LAND, &a);
 	assert_string_equal(base, arena_printf(&a, "http://127.0.0.1:%d/land", f->port));
-	set(f, "land_url", "https://land.example.gov.vn/api///");
-	assert_string_equal(national_base(&f->cfg, NATIONAL_LAND, &a), "https://land.example.gov.vn/api");
+	testapp_set(&f->t, "land_url", "https://land.example.gov.vn/api///");
+	assert_string_equal(national_base(&f->t.cfg, NATIONAL_LAND, &a), "https://land.example.gov.vn/api");
 
 	/* refused connection, no answer in time, nothing configured */
 	int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -765,7 +645,7 @@ static void test_adapters(void **state)
 	getsockname(s, (struct sockaddr *)&sa, &len);
 	int closed_port = ntohs(sa.sin_port);
 	close(s);
-	set(f, "population_url", arena_printf(&a, "http://127.0.0.1:%d/population", closed_port));
+	testapp_set(&f->t, "population_url", arena_printf(&a, "http://127.0.0.1:%d/population", closed_port));
 	assert_int_equal(national_citizen_by_id(&c, "030095001234", "test", &p, &e), ERR_BAD_GATEWAY);
 	assert_non_null(strstr(e.msg, "cannot reach the population"));
 	err_clear(&e);
@@ -775,16 +655,16 @@ static void test_adapters(void **state)
 	assert_int_equal(listen(hole, 8), 0);
 	len = sizeof sa;
 	getsockname(hole, (struct sockaddr *)&sa, &len);
-	set(f, "national_timeout_ms", "300");
-	set(f, "population_url", arena_printf(&a, "http://127.0.0.1:%d/population", ntohs(sa.sin_port)));
+	testapp_set(&f->t, "national_timeout_ms", "300");
+	testapp_set(&f->t, "population_url", arena_printf(&a, "http://127.0.0.1:%d/population", ntohs(sa.sin_port)));
 	int64_t t = time_mono_us();
 	assert_int_equal(national_citizen_by_id(&c, "030095001234", "test", &p, &e), ERR_GATEWAY_TIMEOUT);
 	assert_true(time_mono_us() - t < 3 * US);
 	assert_non_null(strstr(e.msg, "300 ms"));
 	err_clear(&e);
 	close(hole);
-	set(f, "population_url", "");
-	set(f, "sim_url", "");
+	testapp_set(&f->t, "population_url", "");
+	testapp_set(&f->t, "sim_url", "");
 	assert_int_equal(national_citizen_by_id(&c, "030095001234", "test", &p, &e), ERR_UNAVAILABLE);
 	assert_non_null(strstr(e.msg, "population_url"));
 	arena_free(&a);
@@ -807,7 +687,7 @@ int main(void)
 	log_level = LOG_OFF;
 	int failed = cmocka_run_group_tests_name("sync", alone, NULL, NULL);
 	failed += cmocka_run_group_tests_name("sync on SQLite", db, NULL, NULL);
-	if (pg_url()) {
+	if (testapp_pg_url()) {
 		use_pg = true;
 		failed += cmocka_run_group_tests_name("sync on PostgreSQL", db, NULL, NULL);
 	} else {
