@@ -262,22 +262,6 @@ static int stats_fn(struct store_tx *tx, void *arg, struct err *e)
 	return rc;
 }
 
-static bool query_time(struct req *r, const char *name, int64_t *out)
-{
-	const char *v = req_query(r, name);
-	if (!v)
-		return true;
-	if (time_parse_rfc3339(v, out))
-		return true;
-	int32_t d;
-	if (date_parse(v, &d)) {
-		*out = ((int64_t)d * 86400 - 7 * 3600) * 1000000; /* local midnight, +07:00 */
-		return true;
-	}
-	err_field(&r->err, name, "must be an RFC 3339 time or a date YYYY-MM-DD");
-	return false;
-}
-
 static int require_admin(struct req *r, struct ctx *c)
 {
 	int rc = api_ctx(r, c, API_REQUIRED);
@@ -296,8 +280,13 @@ int monitor_h_stats(struct req *r)
 		return rc;
 	int64_t now = time_now_us();
 	struct stats_ctx s = {NULL, now - INT64_C(86400000000), now + 1};
-	if (!query_time(r, "from", &s.from) || !query_time(r, "to", &s.to))
-		return err_fields_done(&r->err);
+	/* 'to' is inclusive (a date means to the end of that day); the query's bound is exclusive */
+	bool to_given = false;
+	if ((rc = req_query_time(r, "from", false, &s.from, NULL)) < 0 ||
+	    (rc = req_query_time(r, "to", true, &s.to, &to_given)) < 0)
+		return rc;
+	if (to_given)
+		s.to++;
 	struct jw *w = res_json(r, 200);
 	s.w = w;
 	jw_obj(w);

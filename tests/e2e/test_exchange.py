@@ -501,6 +501,13 @@ def test_stats_and_metrics(lgsp):
     assert down and down[0]["failed"] >= 1
     assert [x for x in st["clients"] if x["client"] == c.id]
     assert [x for x in st["node"]["services"] if x["service"] == svc][0]["p50_ms_le"] > 0
+    # a date as 'to' includes that whole day (it once meant its midnight, leaving today out)
+    import datetime
+    today = (datetime.datetime.utcnow() + datetime.timedelta(hours=7)).date().isoformat()
+    r = admin.get("/api/v1/exchange/stats", params={"from": today, "to": today})
+    assert r.status_code == 200, r.text
+    assert [x for x in r.json()["services"] if x["service"] == svc][0]["requests"] >= 3
+    assert_error(admin.get("/api/v1/exchange/stats", params={"to": "yesterday"}), 422, "invalid", "to")
 
 
 def test_connectivity_figure(lgsp):
