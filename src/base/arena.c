@@ -73,6 +73,17 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
 	return p;
 }
 
+void *arena_grow(struct arena *a, void *items, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return items;
+	*cap = *cap ? *cap * 2 : 16;
+	void *bigger = arena_alloc(a, *cap * size);
+	if (n)
+		memcpy(bigger, items, n * size);
+	return bigger;
+}
+
 void arena_free(struct arena *a)
 {
 	struct arena_chunk *c = a->head;

@@ -272,16 +272,10 @@ static int member_list_fn(struct store_tx *tx, void *arg, struct err *e)
 			     "SELECT code, name, agency, disabled, created_at, updated_at FROM exchange_members "
 			     "ORDER BY code",
 			     NOARGS, &q, e);
-	int cap = 0;
+	size_t cap = 0;
 	struct exchange_member *items = NULL;
 	while (rc == 0 && (rc = store_step(q, e)) == 1) {
-		if (l->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct exchange_member *bigger = arena_alloc(l->c->a, sizeof *bigger * (size_t)cap);
-			if (l->n)
-				memcpy(bigger, items, sizeof *items * (size_t)l->n);
-			items = bigger;
-		}
+		items = arena_grow(l->c->a, items, (size_t)l->n, &cap, sizeof *items);
 		member_row(q, l->c->a, &items[l->n++]);
 		rc = 0;
 	}
@@ -463,16 +457,10 @@ static int subsystem_list_fn(struct store_tx *tx, void *arg, struct err *e)
 			     "FROM exchange_subsystems WHERE CAST($1 AS TEXT) IS NULL OR member = $1 "
 			     "ORDER BY member, code",
 			     ARGS(SA_TEXT(l->f1)), &q, e);
-	int cap = 0;
+	size_t cap = 0;
 	struct exchange_subsystem *items = NULL;
 	while (rc == 0 && (rc = store_step(q, e)) == 1) {
-		if (l->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct exchange_subsystem *bigger = arena_alloc(l->c->a, sizeof *bigger * (size_t)cap);
-			if (l->n)
-				memcpy(bigger, items, sizeof *items * (size_t)l->n);
-			items = bigger;
-		}
+		items = arena_grow(l->c->a, items, (size_t)l->n, &cap, sizeof *items);
 		subsystem_row(q, l->c->a, &items[l->n++]);
 		rc = 0;
 	}
@@ -675,16 +663,10 @@ static int service_list_fn(struct store_tx *tx, void *arg, struct err *e)
 			     "timeout_ms, disabled, created_at, updated_at FROM exchange_services "
 			     "WHERE CAST($1 AS TEXT) IS NULL OR member = $1 ORDER BY member, subsystem, code",
 			     ARGS(SA_TEXT(l->f1)), &q, e);
-	int cap = 0;
+	size_t cap = 0;
 	struct exchange_service *items = NULL;
 	while (rc == 0 && (rc = store_step(q, e)) == 1) {
-		if (l->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct exchange_service *bigger = arena_alloc(l->c->a, sizeof *bigger * (size_t)cap);
-			if (l->n)
-				memcpy(bigger, items, sizeof *items * (size_t)l->n);
-			items = bigger;
-		}
+		items = arena_grow(l->c->a, items, (size_t)l->n, &cap, sizeof *items);
 		service_row(q, l->c->a, &items[l->n++]);
 		rc = 0;
 	}
@@ -819,16 +801,10 @@ static int access_list_fn(struct store_tx *tx, void *arg, struct err *e)
 			     "WHERE (CAST($1 AS TEXT) IS NULL OR service = $1) AND (CAST($2 AS TEXT) IS NULL OR client = $2) "
 			     "ORDER BY service, client",
 			     ARGS(SA_TEXT(l->f1), SA_TEXT(l->f2)), &q, e);
-	int cap = 0;
+	size_t cap = 0;
 	struct exchange_access *items = NULL;
 	while (rc == 0 && (rc = store_step(q, e)) == 1) {
-		if (l->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct exchange_access *bigger = arena_alloc(l->c->a, sizeof *bigger * (size_t)cap);
-			if (l->n)
-				memcpy(bigger, items, sizeof *items * (size_t)l->n);
-			items = bigger;
-		}
+		items = arena_grow(l->c->a, items, (size_t)l->n, &cap, sizeof *items);
 		struct exchange_access *x = &items[l->n++];
 		x->service = store_dup(q, 0, l->c->a);
 		x->client = store_dup(q, 1, l->c->a);

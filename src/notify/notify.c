@@ -553,13 +553,7 @@ int notify_dossier_event(struct store_tx *tx, const struct ctx *c, enum notify_e
 				 ARGS(SA_TEXT(d->agency_code)), &q, e);
 		if (rc >= 0) {
 			while ((rc = store_step(q, e)) == 1) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 16;
-					struct official *nl = arena_alloc(&a, cap * sizeof *nl);
-					if (n)
-						memcpy(nl, list, n * sizeof *nl);
-					list = nl;
-				}
+				list = arena_grow(&a, list, n, &cap, sizeof *list);
 				struct official *o = &list[n++];
 				o->id = store_int(q, 0);
 				o->name = store_dup(q, 1, &a);
