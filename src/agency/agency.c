@@ -203,6 +203,7 @@ struct write_ctx {
 	const char *code;
 	const struct agency_in *in;
 	struct agency *out;
+	const char *name_fold; /* create: folded before, not in the writer */
 };
 
 /* The parent must exist and sit at the same or a higher level than the child. */
@@ -248,23 +249,21 @@ static int create_fn(struct store_tx *tx, void *arg, struct err *e)
 		path = arena_printf(w->c->a, "/%s/", in->code);
 	}
 	int64_t now = time_now_us();
-	struct buf fold = BUF_INIT;
-	text_fold(in->name, &fold);
 	int rc = store_exec(tx,
 			    "INSERT INTO agencies (code, name, name_en, name_fold, level, kind, parent, path, sample, "
 			    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-			    ARGS(SA_TEXT(in->code), SA_TEXT(in->name), SA_TEXT(in->name_en), SA_TEXT(fold.ptr),
+			    ARGS(SA_TEXT(in->code), SA_TEXT(in->name), SA_TEXT(in->name_en), SA_TEXT(w->name_fold),
 				 SA_TEXT(in->level), SA_TEXT(in->kind), SA_TEXT(in->parent), SA_TEXT(path),
 				 SA_BOOL(in->sample), SA_INT(now)),
 			    e);
-	buf_free(&fold);
 	if (rc == ERR_CONFLICT)
 		return err_set(e, ERR_CONFLICT, "an agency with the code '%s' already exists", in->code);
 	if (rc < 0)
 		return rc;
-	rc = agency_get_tx(tx, in->code, w->c->a, w->out, e);
-	if (rc < 0)
-		return rc;
+	struct arena *a = w->c->a;
+	*w->out = (struct agency){arena_strdup(a, in->code), arena_strdup(a, in->name), arena_strdup(a, in->name_en),
+				  arena_strdup(a, in->level), arena_strdup(a, in->kind), arena_strdup(a, in->parent),
+				  (char *)path, in->sample, now, now};
 	struct buf doc = BUF_INIT;
 	change_doc(&doc, w->out);
 	rc = audit_append(tx, w->c, "agency.create", arena_printf(w->c->a, "agency:%s", in->code), doc.ptr, e);
@@ -280,7 +279,10 @@ int agency_create(const struct ctx *c, const struct agency_in *in, struct agency
 	agency_validate(c, in, true, e);
 	if ((rc = err_fields_done(e)) < 0)
 		return rc;
-	struct write_ctx w = {c, in->code, in, out};
+	struct buf fold = BUF_INIT;
+	text_fold(in->name, &fold);
+	struct write_ctx w = {c, in->code, in, out, arena_strdup(c->a, fold.ptr)};
+	buf_free(&fold);
 	return store_write(c->app->db, create_fn, &w, e);
 }
 
@@ -361,7 +363,7 @@ int agency_update(const struct ctx *c, const char *code, const struct agency_in 
 	agency_validate(c, in, false, e);
 	if ((rc = err_fields_done(e)) < 0)
 		return rc;
-	struct write_ctx w = {c, code, in, out};
+	struct write_ctx w = {c, code, in, out, NULL};
 	return store_write(c->app->db, update_fn, &w, e);
 }
 

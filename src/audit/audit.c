@@ -22,24 +22,57 @@ static void audit_hash(const char *prev_hash, int64_t seq, int64_t at, const cha
 	buf_free(&b);
 }
 
+/* Once per committed transaction (on SQLite once per group of writes
+ * committed together): signs the newest entry of the chain and records it as
+ * the head. Its signature covers every unsigned entry before it through the
+ * hashes, as the LGSP message log and X-Road sign a batch of records at once;
+ * so the chain never ends on an unsigned entry, and one Ed25519 signature and
+ * one head update serve the whole group. */
+static int sign_head(struct store_tx *tx, void *arg, struct err *e)
+{
+	const struct keys *k = arg;
+	struct store_q *q;
+	int rc = store_query(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", NOARGS, &q, e);
+	int64_t seq = 0;
+	char hash[65] = "";
+	if (rc == 0 && (rc = store_step(q, e)) == 1) {
+		seq = store_int(q, 0);
+		str_copy(hash, sizeof hash, store_text(q, 1));
+	}
+	store_done(q);
+	if (rc < 0)
+		return rc;
+	if (seq == 0)
+		return 0; /* the group's entries were all rolled back, and the chain is empty */
+	struct buf sig = BUF_INIT;
+	keys_sign_hex(k, hash, 64, &sig);
+	rc = store_exec(tx, "UPDATE audit_log SET signature = $1, key_id = $2 WHERE seq = $3 AND signature = ''",
+			ARGS(SA_TEXT(sig.ptr), SA_TEXT(k->key_id), SA_INT(seq)), e);
+	buf_free(&sig);
+	if (rc >= 0)
+		rc = store_exec(tx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+				ARGS(SA_INT(seq), SA_TEXT(hash)), e);
+	return rc < 0 ? rc : 0;
+}
+
 int audit_append(struct store_tx *tx, const struct ctx *c, const char *action, const char *object,
 		 const char *change_json, struct err *e)
 {
-	const char *head_sql = store_tx_kind(tx) == STORE_POSTGRES
-				       ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-				       : "SELECT seq, hash FROM audit_head WHERE id = 1";
+	int rc;
+	/* on PostgreSQL the head row's lock orders concurrent appends; SQLite has
+	 * one writer */
+	if (store_tx_kind(tx) == STORE_POSTGRES &&
+	    (rc = store_exec(tx, "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE", NOARGS, e)) < 0)
+		return rc;
+	/* the newest entry, which may be one of this transaction's (the head row
+	 * moves once per commit, in sign_head) */
 	struct store_q *q;
-	int rc = store_query(tx, head_sql, NOARGS, &q, e);
+	rc = store_query(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", NOARGS, &q, e);
 	int64_t seq = 0;
-	char prev[65] = "";
-	if (rc == 0) {
-		rc = store_step(q, e);
-		if (rc == 1) {
-			seq = store_int(q, 0);
-			str_copy(prev, sizeof prev, store_text(q, 1));
-		} else if (rc == 0) {
-			rc = err_set(e, ERR_INTERNAL, "audit head row is missing");
-		}
+	char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+	if (rc == 0 && (rc = store_step(q, e)) == 1) {
+		seq = store_int(q, 0);
+		str_copy(prev, sizeof prev, store_text(q, 1));
 	}
 	store_done(q);
 	if (rc < 0)
@@ -52,21 +85,17 @@ int audit_append(struct store_tx *tx, const struct ctx *c, const char *action, c
 	char digest[65], hash[65];
 	crypto_sha256_hex(change_json, strlen(change_json), digest);
 	audit_hash(prev, seq, at, actor, action, object, digest, hash);
-	struct buf sig = BUF_INIT;
-	keys_sign_hex(&c->app->keys, hash, 64, &sig);
+	/* signed by sign_head() when the transaction commits, unless a later entry
+	 * of the same commit is signed instead */
 	rc = store_exec(tx,
 			"INSERT INTO audit_log (seq, at, actor, action, object, change_digest, change, request_id, "
-			"prev_hash, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+			"prev_hash, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '')",
 			ARGS(SA_INT(seq), SA_INT(at), SA_TEXT(actor), SA_TEXT(action), SA_TEXT(object), SA_TEXT(digest),
-			     SA_TEXT(change_json), SA_TEXT(c ? c->request_id : NULL), SA_TEXT(prev), SA_TEXT(hash),
-			     SA_TEXT(c->app->keys.key_id), SA_TEXT(sig.ptr)),
+			     SA_TEXT(change_json), SA_TEXT(c ? c->request_id : NULL), SA_TEXT(prev), SA_TEXT(hash)),
 			e);
-	buf_free(&sig);
 	if (rc < 0)
 		return rc;
-	rc = store_exec(tx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-			ARGS(SA_INT(seq), SA_TEXT(hash)), e);
-	return rc < 0 ? rc : 0;
+	return store_before_commit(tx, sign_head, (void *)&c->app->keys, e);
 }
 
 struct verify_ctx {
@@ -95,7 +124,7 @@ static int verify_fn(struct store_tx *tx, void *arg, struct err *e)
 	if (rc < 0)
 		return rc;
 	char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
-	int64_t expect = 1;
+	int64_t expect = 1, unsigned_from = 0;
 	while ((rc = store_step(q, e)) == 1) {
 		int64_t seq = store_int(q, 0);
 		res->entries++;
@@ -124,13 +153,20 @@ static int verify_fn(struct store_tx *tx, void *arg, struct err *e)
 			bad(res, seq, "the entry's fields do not match its hash: it was altered");
 			continue;
 		}
-		if (strcmp(store_text(q, 9), v->app->keys.key_id) != 0) {
+		const char *sig = store_text(q, 10);
+		if (!*sig) {
+			if (!unsigned_from)
+				unsigned_from = seq; /* covered by the next signed entry */
+		} else if (strcmp(store_text(q, 9), v->app->keys.key_id) != 0) {
 			bad(res, seq, "signed by an unknown key");
 			continue;
-		}
-		if (!crypto_verify_hex(v->app->keys.pk, hash, 64, store_text(q, 10))) {
-			bad(res, seq, "the signature does not verify with the server's public key");
+		} else if (!crypto_verify_hex(v->app->keys.pk, hash, 64, sig)) {
+			bad(res, seq,
+			    "the signature does not verify with the server's public key: this entry or an unsigned one "
+			    "before it was altered");
 			continue;
+		} else {
+			unsigned_from = 0;
 		}
 		str_copy(prev, sizeof prev, hash);
 		expect++;
@@ -138,6 +174,8 @@ static int verify_fn(struct store_tx *tx, void *arg, struct err *e)
 	store_done(q);
 	if (rc < 0)
 		return rc;
+	if (!res->first_bad && unsigned_from)
+		bad(res, unsigned_from, "the chain ends on entries no signature covers: the signed newest entry was removed");
 	if (!res->first_bad) {
 		int64_t head_seq = 0;
 		char *head_hash = NULL;

@@ -3,7 +3,10 @@
  * transaction as the change (so there is never a change without its entry,
  * nor an entry without its change). Entry n's hash covers entry n-1's hash,
  * its sequence number, time, actor, action, object and the SHA-256 of the
- * change document; the hash is signed with the server's Ed25519 key. */
+ * change document. The newest entry of every committed transaction (on SQLite
+ * of every group of writes committed together) is signed with the server's
+ * Ed25519 key: that signature covers, through the hashes, the unsigned entries
+ * before it, and the chain never ends on an unsigned entry. */
 #ifndef TINHSO_AUDIT_H
 #define TINHSO_AUDIT_H
 
@@ -27,7 +30,8 @@ struct audit_verify_result {
 };
 
 /* Re-checks the whole chain: sequence without gaps, each prev_hash, each hash
- * recomputed, each signature against the public key, and the head row.
+ * recomputed, each signature against the public key, the newest entry
+ * signed, and the head row.
  * Returns 0 when intact, ERR_CONFLICT when something was altered, removed or
  * reordered (details in *res), other errors when it could not check. */
 int audit_verify(struct app *app, struct audit_verify_result *res, struct err *e);

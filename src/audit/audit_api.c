@@ -37,8 +37,9 @@ static int h_audit_list(struct req *r)
 		jw_kstr(w, "request_id", items[i].request_id);
 		jw_kstr(w, "prev_hash", items[i].prev_hash);
 		jw_kstr(w, "hash", items[i].hash);
-		jw_kstr(w, "key_id", items[i].key_id);
-		jw_kstr(w, "signature", items[i].signature);
+		/* empty on an entry covered by a later entry's signature */
+		jw_kstr(w, "key_id", *items[i].key_id ? items[i].key_id : NULL);
+		jw_kstr(w, "signature", *items[i].signature ? items[i].signature : NULL);
 		jw_obj_end(w);
 	}
 	res_list_end(r, total, f.page, f.per_page);

@@ -129,6 +129,8 @@ int cmd_serve(struct cli *cl)
 	ho.conn_timeout = (unsigned)cl->cfg.conn_timeout;
 	ho.trust_proxy = cl->cfg.trust_proxy;
 	ho.access_log = true;
+	/* SQLite's writer wakes fibers; PostgreSQL writes block their thread */
+	ho.fibers = store_kind(cl->app.db) == STORE_SQLITE;
 	if (cl->cfg.tls_cert[0]) {
 		char *cert, *key;
 		if ((rc = read_file(cl, cl->cfg.tls_cert, "tls_cert", &cert)) < 0 ||

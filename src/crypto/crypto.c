@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -150,10 +151,28 @@ void keys_public_b64(const struct keys *k, char *out, size_t cap)
 	sodium_bin2base64(out, cap, k->pk, sizeof k->pk, sodium_base64_VARIANT_ORIGINAL);
 }
 
+/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up
+ * (under a lock) on every digest, which costs more than hashing a short text. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!sha256_md)
+		abort();
+}
+
+static const EVP_MD *sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md;
+}
+
 void crypto_sha256(const void *p, size_t n, unsigned char out[32])
 {
 	unsigned int len = 32;
-	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+	EVP_Digest(p, n, out, &len, sha256(), NULL);
 }
 
 void crypto_sha256_hex(const void *p, size_t n, char out[65])
@@ -166,7 +185,7 @@ void crypto_sha256_hex(const void *p, size_t n, char out[65])
 struct crypto_sha256_stream *crypto_sha256_begin(void)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+	if (!c || EVP_DigestInit_ex(c, sha256(), NULL) != 1)
 		abort();
 	return (struct crypto_sha256_stream *)c;
 }

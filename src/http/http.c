@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/fiber.h"
 #include "base/log.h"
 #include "base/time.h"
 #include "crypto/crypto.h"
@@ -35,6 +36,8 @@ struct http_server {
 	uint32_t boot;
 	atomic_uint_fast64_t rid_counter;
 	atomic_int inflight;
+	atomic_int paused;	/* fibers waiting, their connections suspended */
+	atomic_bool draining;	/* http_stop: no fiber may pause any more */
 	int64_t started_us;
 
 	pthread_t *workers;
@@ -50,7 +53,7 @@ struct http_server {
 	atomic_uint_fast64_t *sum_us; /* [nroutes+1] */
 };
 
-enum ctx_state { CS_NEW, CS_ASYNC, CS_DONE };
+enum ctx_state { CS_NEW, CS_ASYNC, CS_FIBER, CS_DONE };
 
 struct conn_ctx {
 	struct req r;
@@ -68,6 +71,8 @@ struct conn_ctx {
 	FILE *cur_file;
 	struct crypto_sha256_stream *cur_hash;
 	int64_t t0;
+	struct fiber *fiber; /* CS_FIBER: the handler's */
+	bool closing;	     /* MHD is done with the connection: the fiber may not pause */
 	struct conn_ctx *next;
 };
 
@@ -439,6 +444,48 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ---- write handlers in fibers on the event thread ---- */
+
+static void fiber_main(void *arg) { run_handler(arg); }
+
+/* The fiber waits (for a commit): suspend its connection, unless the server is
+ * shutting down (then the waiter blocks the thread instead: http_stop must see
+ * no paused fiber once it has waited for them). */
+static bool fiber_on_pause(void *arg)
+{
+	struct conn_ctx *x = arg;
+	if (x->closing)
+		return false;
+	atomic_fetch_add(&x->s->paused, 1);
+	if (atomic_load(&x->s->draining)) {
+		atomic_fetch_sub(&x->s->paused, 1);
+		return false;
+	}
+	MHD_suspend_connection(x->c);
+	return true;
+}
+
+/* From the thread that ended the wait: MHD calls on_request again, which runs
+ * the fiber on. The last touch of x: it may be gone as soon as this returns. */
+static void fiber_on_wake(void *arg)
+{
+	struct conn_ctx *x = arg;
+	MHD_resume_connection(x->c);
+}
+
+static enum MHD_Result fiber_step(struct conn_ctx *x)
+{
+	log_set_request_id(x->r.rid);
+	bool done = fiber_run(x->fiber);
+	log_set_request_id(NULL);
+	if (!done)
+		return MHD_YES; /* paused again: the connection is suspended */
+	fiber_free(x->fiber);
+	x->fiber = NULL;
+	x->state = CS_DONE;
+	return queue_response(x);
+}
+
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	size_t *acc = cls;
@@ -700,6 +747,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return queue_response(x);
 	if (x->state == CS_ASYNC)
 		return MHD_YES; /* spurious call while suspended */
+	if (x->state == CS_FIBER) {
+		if (!fiber_woken(x->fiber))
+			return MHD_YES; /* spurious call while suspended */
+		atomic_fetch_sub(&s->paused, 1);
+		return fiber_step(x);
+	}
 
 	if (x->bad_headers) {
 		err_set(&r->err, ERR_HEADERS_TOO_LARGE, "request headers larger than %d bytes or more than %d fields",
@@ -759,7 +812,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		run_handler(x);
 		return queue_response(x);
 	}
-	/* writes wait on the database: run them on a worker, connection suspended */
+	/* writes wait on the database: in a fiber, or on a worker, connection suspended */
+	if (s->opt.fibers && !(r->route->flags & ROUTE_BLOCKING) &&
+	    (x->fiber = fiber_new(fiber_main, x, fiber_on_pause, fiber_on_wake, x)) != NULL) {
+		x->state = CS_FIBER;
+		return fiber_step(x);
+	}
 	x->state = CS_ASYNC;
 	MHD_suspend_connection(c);
 	pthread_mutex_lock(&s->mu);
@@ -784,6 +842,28 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	struct conn_ctx *x = *con_cls;
 	if (!x)
 		return;
+	if (x->fiber) {
+		if (!fiber_woken(x->fiber)) {
+			/* never: a suspended connection is not closed, and http_stop waits
+			 * for paused fibers; freeing it would free a stack the database
+			 * writer is about to wake */
+			log_error("httpd: connection closed while its handler waits (%s); its memory is kept", x->r.rid);
+			*con_cls = NULL;
+			atomic_fetch_sub(&s->inflight, 1);
+			return;
+		}
+		/* the client left while the fiber waited; its wake resumed the
+		 * connection and MHD found it closed: finish the handler here, its
+		 * further waits blocking this thread (x->closing), the answer unsent */
+		atomic_fetch_sub(&s->paused, 1);
+		x->closing = true;
+		log_set_request_id(x->r.rid);
+		while (!fiber_run(x->fiber))
+			;
+		log_set_request_id(NULL);
+		fiber_free(x->fiber);
+		x->fiber = NULL;
+	}
 	struct req *r = &x->r;
 	int64_t dur = time_mono_us() - x->t0;
 	int ri = route_index(s, r->route);
@@ -932,6 +1012,11 @@ void http_stop(struct http_server *s, int drain_ms)
 		int64_t until = time_mono_us() + (int64_t)drain_ms * 1000;
 		while (atomic_load(&s->inflight) > 0 && time_mono_us() < until)
 			usleep(10000);
+		/* fibers waiting for the database are woken by it in bounded time;
+		 * from now on none pauses (they block their thread instead) */
+		atomic_store(&s->draining, true);
+		while (atomic_load(&s->paused) > 0)
+			usleep(1000);
 		MHD_stop_daemon(s->d);
 	}
 	pthread_mutex_lock(&s->mu);

@@ -4,10 +4,13 @@
  * table, query parameters, pagination, cookies, headers). It knows nothing of
  * the domain: handlers receive a struct req and return 0 or an error code.
  *
- * Threads: GET/HEAD handlers run on the event threads (one per core); other
- * methods run on a pool of worker threads (they wait on durable commits), the
- * connection suspended meanwhile, so a few cores keep many writes in flight
- * and the database can commit them together. */
+ * Threads: GET/HEAD handlers run on the event threads (one per core). Other
+ * methods wait on durable commits: with opt.fibers (the SQLite store, whose
+ * writer wakes fibers) each runs in a fiber (base/fiber.h) on the event
+ * thread, which serves other connections while the fiber waits for its commit,
+ * its connection suspended; otherwise, and for ROUTE_BLOCKING routes, they run
+ * on a pool of worker threads, the connection suspended meanwhile. Either way a
+ * few cores keep many writes in flight and the database commits them together. */
 #ifndef TINHSO_HTTP_H
 #define TINHSO_HTTP_H
 
@@ -27,7 +30,9 @@ enum route_flags {
 	ROUTE_PUBLIC_CACHE = 1, /* response may be cached (static files); default is no-store */
 	ROUTE_NO_LOG = 2,	/* no access log line (health probes) */
 	ROUTE_UPLOAD = 4,	/* body limit is max_upload instead of max_body */
-	ROUTE_BLOCKING = 8,	/* runs on a worker thread whatever the method (handlers that wait on the network) */
+	ROUTE_BLOCKING = 8,	/* runs on a worker thread whatever the method: handlers that wait on the
+				   network or spend long on the CPU (password hashing), which would stall
+				   an event thread */
 	ROUTE_RAW_LARGE = 16,	/* body limit is max_upload, body kept raw in r->body (never form-parsed);
 				   an oversized body is discarded and the handler runs with r->body_too_large
 				   set, to refuse it in its own terms */
@@ -105,6 +110,7 @@ struct http_options {
 	bool trust_proxy;
 	const char *upload_dir; /* where ROUTE_UPLOAD files are streamed (must exist) */
 	bool access_log;
+	bool fibers; /* run write handlers in fibers on the event threads (see above) */
 	const char *tls_cert_pem, *tls_key_pem; /* contents, not paths; NULL = plain HTTP */
 	/* called for requests no route matches, before the JSON 404 (e.g. static files); may be NULL */
 	http_handler fallback;

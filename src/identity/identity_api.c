@@ -280,14 +280,14 @@ static int h_totp_confirm(struct req *r)
 }
 
 const struct route identity_routes[] = {
-	{"POST", "/api/v1/citizens", h_register, 0},
-	{"POST", "/api/v1/users", h_user_create, 0},
+	{"POST", "/api/v1/citizens", h_register, ROUTE_BLOCKING},
+	{"POST", "/api/v1/users", h_user_create, ROUTE_BLOCKING},
 	{"GET", "/api/v1/users", h_user_list, 0},
 	{"GET", "/api/v1/users/{username}", h_user_get, 0},
-	{"POST", "/api/v1/users/{username}/password", h_password, 0},
+	{"POST", "/api/v1/users/{username}/password", h_password, ROUTE_BLOCKING},
 	{"POST", "/api/v1/users/{username}/disable", h_disable, 0},
 	{"POST", "/api/v1/users/{username}/enable", h_enable, 0},
-	{"POST", "/api/v1/auth/login", h_login, 0},
+	{"POST", "/api/v1/auth/login", h_login, ROUTE_BLOCKING},
 	{"POST", "/api/v1/auth/logout", h_logout, 0},
 	{"GET", "/api/v1/auth/me", h_me, 0},
 	{"POST", "/api/v1/auth/totp/begin", h_totp_begin, 0},

@@ -588,7 +588,7 @@ const struct route national_routes[] = {
 	{"GET", "/api/v1/national/land-parcels", h_land, ROUTE_BLOCKING},
 	{"GET", "/api/v1/national/insurance", h_insurance, ROUTE_BLOCKING},
 	{"GET", "/api/v1/national/judicial", h_judicial, ROUTE_BLOCKING},
-	{"POST", "/api/v1/dossiers/{code}/ecopies", h_ecopies_fetch, 0},
+	{"POST", "/api/v1/dossiers/{code}/ecopies", h_ecopies_fetch, ROUTE_BLOCKING},
 	{"GET", "/api/v1/dossiers/{code}/ecopies", h_ecopies_list, 0},
 };
 const size_t national_nroutes = sizeof national_routes / sizeof national_routes[0];

@@ -149,7 +149,7 @@ static int h_callback(struct req *r)
 
 const struct route payment_routes[] = {
     {"POST", "/api/v1/payments/callback", h_callback, 0},
-    {"POST", "/api/v1/dossiers/{code}/payments", h_start, 0},
+    {"POST", "/api/v1/dossiers/{code}/payments", h_start, ROUTE_BLOCKING},
     {"GET", "/api/v1/dossiers/{code}/payments", h_list, 0},
     {"GET", "/api/v1/dossiers/{code}/payments/{id}", h_get, 0},
     {"GET", "/api/v1/dossiers/{code}/payments/{id}/receipt.pdf", h_receipt, 0},

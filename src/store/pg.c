@@ -730,8 +730,13 @@ static int pg_txn(struct store *s, bool write, store_fn fn, void *ctx, struct er
 			pg_release(ps, c);
 			return rc;
 		}
-		struct pg_tx tx = {.base = {s}, .c = c};
+		struct pg_tx tx = {.base = {.s = s, .write = write}, .c = c};
 		rc = fn(&tx.base, ctx, e);
+		if (rc >= 0 && !tx.failed) {
+			int hrc = store_tx_run_hooks(&tx.base, e); /* keeps fn's positive answer */
+			if (hrc < 0)
+				rc = hrc;
+		}
 		if (rc >= 0 && tx.failed) {
 			log_warn(
 			    "postgres: a callback carried on after a failed statement; the transaction is rolled back");

@@ -5,7 +5,9 @@
  * (WAL lets readers run beside the writer). Writes: store_write() queues the
  * callback for the single writer thread, which takes every queued callback,
  * runs each in a savepoint of one transaction and commits them together (group
- * commit): one fsync for many writes, which is what lets durable writes scale. */
+ * commit): one fsync for many writes, which is what lets durable writes scale.
+ * A caller inside a fiber (base/fiber.h: the HTTP write handlers) yields its
+ * thread meanwhile and is woken by the writer once the group is durable. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fiber.h"
 #include "base/log.h"
 #include "store/store_impl.h"
 
@@ -28,6 +31,7 @@ struct sq_conn {
 		sqlite3_stmt *st;
 	} cache[SQ_CACHE];
 	int ncache;
+	int in_read;	      /* inside a store_read callback (readers) */
 	struct sq_conn *next; /* registry of reader connections */
 };
 
@@ -39,6 +43,7 @@ struct sq_job {
 	bool done;
 	pthread_cond_t cv; /* its own: finishing a batch wakes its callers, not every waiter */
 	struct sq_job *next;
+	struct fiber *fiber; /* a caller in a fiber yields instead of waiting on cv */
 };
 
 struct sq_store {
@@ -63,7 +68,10 @@ struct sq_store {
 	bool ckpt_stop;
 };
 
-enum { SQ_CHECKPOINT_PAGES = 1000 };
+/* WAL frames before a checkpoint: the pages every commit rewrites (index
+ * ends, head rows) are copied once per checkpoint, so fewer checkpoints copy
+ * less; 4000 frames is a WAL of about 16 MiB at most between them */
+enum { SQ_CHECKPOINT_PAGES = 4000 };
 
 struct sq_tx {
 	struct store_tx base;
@@ -380,8 +388,10 @@ static int sq_read(struct store *s, store_fn fn, void *ctx, struct err *e)
 	int rc = sq_run(c, "BEGIN");
 	if (rc != SQLITE_OK)
 		return sq_error(s, c->db, rc, e, "begin read");
-	struct sq_tx tx = {{s}, c};
+	struct sq_tx tx = {{.s = s}, c};
+	c->in_read++;
 	rc = fn(&tx.base, ctx, e);
+	c->in_read--;
 	sq_run(c, rc < 0 ? "ROLLBACK" : "COMMIT");
 	return rc;
 }
@@ -402,7 +412,7 @@ static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 		}
 		return;
 	}
-	struct sq_tx tx = {{s}, c};
+	struct sq_tx tx = {{.s = s, .write = true}, c};
 	int ok = 0;
 	bool dead = false;
 	for (struct sq_job *j = batch; j; j = j->next) {
@@ -422,6 +432,16 @@ static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 		else
 			ok++;
 		sq_run(c, "RELEASE job");
+	}
+	if (!dead && ok && store_tx_run_hooks(&tx.base, &e0) < 0) {
+		/* the group's hook failed (the audit chain could not be signed): none commits */
+		sq_run(c, "ROLLBACK");
+		for (struct sq_job *j = batch; j; j = j->next)
+			if (j->rc >= 0) {
+				*j->e = e0;
+				j->rc = e0.code;
+			}
+		return;
 	}
 	if (!dead) {
 		rc = sq_run(c, "COMMIT");
@@ -467,12 +487,29 @@ static void *sq_writer_main(void *arg)
 
 		sq_batch(ss, batch);
 
+		/* wake the callers: those blocked on their cv under the lock, those in
+		 * fibers after it (a fiber's job is on its stack: gone once woken) */
+		struct sq_job *fibers = NULL;
 		pthread_mutex_lock(&ss->mu);
 		for (struct sq_job *j = batch; j;) {
 			struct sq_job *next = j->next;
-			j->done = true; /* j may be gone once the lock is released */
-			pthread_cond_signal(&j->cv);
+			if (j->fiber) {
+				j->next = fibers;
+				fibers = j;
+			} else {
+				j->done = true; /* j may be gone once the lock is released */
+				pthread_cond_signal(&j->cv);
+			}
 			j = next;
+		}
+		if (fibers) {
+			pthread_mutex_unlock(&ss->mu);
+			for (struct sq_job *j = fibers; j;) {
+				struct sq_job *next = j->next;
+				fiber_wake(j->fiber);
+				j = next;
+			}
+			pthread_mutex_lock(&ss->mu);
 		}
 	}
 	pthread_mutex_unlock(&ss->mu);
@@ -482,11 +519,24 @@ static void *sq_writer_main(void *arg)
 static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 {
 	struct sq_store *ss = (struct sq_store *)s;
-	struct sq_job job = {fn, ctx, e, 0, false, PTHREAD_COND_INITIALIZER, NULL};
+	/* in a fiber, yield to its thread while the writer works, unless this
+	 * thread's reader is inside a read transaction (another fiber would use it) */
+	struct fiber *f = fiber_self();
+	if (f) {
+		struct sq_conn *rd = pthread_getspecific(ss->reader_key);
+		if ((rd && rd->in_read) || !fiber_pause_begin(f))
+			f = NULL;
+	}
+	struct sq_job job = {fn, ctx, e, 0, false, PTHREAD_COND_INITIALIZER, NULL, f};
 	pthread_mutex_lock(&ss->mu);
 	if (ss->stopping) {
 		pthread_mutex_unlock(&ss->mu);
-		return err_set(e, ERR_UNAVAILABLE, "database is closing");
+		int rc = err_set(e, ERR_UNAVAILABLE, "database is closing");
+		if (f) {
+			fiber_wake(f);
+			fiber_yield(f);
+		}
+		return rc;
 	}
 	if (ss->tail)
 		ss->tail->next = &job;
@@ -494,6 +544,11 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 		ss->head = &job;
 	ss->tail = &job;
 	pthread_cond_signal(&ss->work);
+	if (f) {
+		pthread_mutex_unlock(&ss->mu);
+		fiber_yield(f);
+		return job.rc;
+	}
 	while (!job.done)
 		pthread_cond_wait(&job.cv, &ss->mu);
 	pthread_mutex_unlock(&ss->mu);

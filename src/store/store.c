@@ -33,6 +33,31 @@ void store_close(struct store *s)
 enum store_kind store_kind(const struct store *s) { return s->kind; }
 enum store_kind store_tx_kind(struct store_tx *tx) { return tx->s->kind; }
 
+int store_before_commit(struct store_tx *tx, store_fn fn, void *ctx, struct err *e)
+{
+	if (!tx->write)
+		return err_set(e, ERR_INTERNAL, "a commit hook in a read transaction");
+	for (int i = 0; i < tx->nhooks; i++)
+		if (tx->hooks[i].fn == fn && tx->hooks[i].ctx == ctx)
+			return 0;
+	if (tx->nhooks == STORE_MAX_HOOKS)
+		return err_set(e, ERR_INTERNAL, "more than %d commit hooks in one transaction", STORE_MAX_HOOKS);
+	tx->hooks[tx->nhooks].fn = fn;
+	tx->hooks[tx->nhooks].ctx = ctx;
+	tx->nhooks++;
+	return 0;
+}
+
+int store_tx_run_hooks(struct store_tx *tx, struct err *e)
+{
+	for (int i = 0; i < tx->nhooks; i++) {
+		int rc = tx->hooks[i].fn(tx, tx->hooks[i].ctx, e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int store_read(struct store *s, store_fn fn, void *ctx, struct err *e) { return s->ops->read(s, fn, ctx, e); }
 int store_write(struct store *s, store_fn fn, void *ctx, struct err *e) { return s->ops->write(s, fn, ctx, e); }
 

@@ -113,6 +113,16 @@ int store_get_int(struct store_tx *tx, const char *sql, const struct store_arg *
 int store_get_text(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, struct arena *a,
 		   char **out, struct err *e);
 
+/* Registers fn to run once inside the write transaction tx, after every
+ * callback of it and just before it commits: on SQLite after the whole group
+ * of callbacks committed together. Registering the same fn and ctx again in the
+ * same transaction does nothing, so a hook may be asked for by each callback
+ * and runs once per commit (the audit chain is signed this way). The hook may
+ * also run when the callback that asked for it was rolled back: it must look at
+ * the database, not at what its caller meant to do. A failing hook fails the
+ * whole transaction. ERR_INTERNAL in a read transaction. */
+int store_before_commit(struct store_tx *tx, store_fn fn, void *ctx, struct err *e);
+
 /* The tx's kind, for the rare statement that must differ. */
 enum store_kind store_tx_kind(struct store_tx *tx);
 

@@ -34,9 +34,21 @@ struct store {
 	atomic_uint_fast64_t errors, commits, batched;
 };
 
+enum { STORE_MAX_HOOKS = 4 };
+
 struct store_tx {
 	struct store *s;
+	bool write;
+	int nhooks;
+	struct {
+		store_fn fn;
+		void *ctx;
+	} hooks[STORE_MAX_HOOKS]; /* store_before_commit() */
 };
+
+/* Runs the hooks registered with store_before_commit(), in order; the first
+ * error stops them and fails the transaction. */
+int store_tx_run_hooks(struct store_tx *tx, struct err *e);
 
 struct store_q {
 	struct store *s;

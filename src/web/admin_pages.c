@@ -732,7 +732,7 @@ const struct route admin_routes[] = {
 	{"POST", "/quan-tri/co-quan/{code}", h_agency_update, ROUTE_UPLOAD},
 	{"GET", "/quan-tri/nguoi-dung", h_users, 0},
 	{"GET", "/quan-tri/nguoi-dung/moi", h_user_new, 0},
-	{"POST", "/quan-tri/nguoi-dung/moi", h_user_create, ROUTE_UPLOAD},
+	{"POST", "/quan-tri/nguoi-dung/moi", h_user_create, ROUTE_UPLOAD | ROUTE_BLOCKING},
 	{"POST", "/quan-tri/nguoi-dung/{username}/trang-thai", h_user_toggle, ROUTE_UPLOAD},
 	{"GET", "/quan-tri/thu-tuc", h_procedures, 0},
 	{"GET", "/quan-tri/thu-tuc/moi", h_procedure_new, 0},

@@ -1,8 +1,10 @@
 """The command line: settings, users, audit verification, backup, exit codes."""
+import hashlib
 import os
 import signal
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -136,3 +138,72 @@ def test_backup_while_serving(make_server, tmp_path):
     # the copy is itself a working installation: its audit chain verifies
     r = s.cli("audit", "verify", env={"TINHSO_DB": "sqlite:" + str(out)})
     assert "intact" in r.stdout
+
+
+def audit_hash(prev, seq, at_us, actor, action, obj, digest):
+    """The entry hash of src/audit/audit.c: each field length-prefixed."""
+    b = "tinhso-audit-v1|%d|%d|" % (seq, at_us)
+    for f in [prev, actor, action, obj, digest]:
+        b += "%d:%s|" % (len(f.encode()), f)
+    return hashlib.sha256(b.encode()).hexdigest()
+
+
+def test_audit_chain_signed_per_commit_and_rehashing_detected(make_server):
+    """Writes committed together share one signature on their newest entry; the
+    chain never ends unsigned; an attacker who alters an entry and recomputes
+    every hash after it (he has no key) breaks the next signature."""
+    s = make_server(demo=True)
+    admin = s.admin()
+
+    def create(i):
+        r = admin.post("/api/v1/agencies", json={"code": "%03d.01.01.H23" % (100 + i), "level": "commune",
+                                                 "name": "Xã thử ký nhóm %d" % i, "kind": "unit",
+                                                 "parent": "000.00.31.H23"})
+        assert r.status_code == 201, r.text
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(create, range(64)))
+    items = admin.get("/api/v1/audit", params={"per_page": 200}).json()["items"][::-1]
+    assert items[-1]["signature"] and items[-1]["key_id"]  # the newest entry is signed
+    for e in items:
+        assert (e["signature"] is None) == (e["key_id"] is None)
+    signed = [e for e in items if e["signature"]]
+    assert len(signed) >= 1
+    if BACKEND == "sqlite":  # 64 creates from 16 threads: the writer commits several at once
+        assert len(signed) < len(items), "every entry signed: no group commit happened"
+    s.stop()
+    assert s.cli("audit", "verify").returncode == 0
+
+    # alter the actor of an early entry of this burst and recompute the chain from it
+    rows = s.sql("SELECT seq, at, actor, action, object, change_digest, prev_hash, signature FROM audit_log "
+                 "ORDER BY seq").strip().splitlines()
+    rows = [r.split("|") for r in rows]
+    victim = next(i for i, r in enumerate(rows) if r[3] == "agency.create")
+    prev = rows[victim][6]
+    for i in range(victim, len(rows)):
+        seq, at, actor, action, obj, digest = int(rows[i][0]), int(rows[i][1]), *rows[i][2:6]
+        if i == victim:
+            actor = "user:0:ke-gia-mao"
+            s.sql("UPDATE audit_log SET actor = '%s' WHERE seq = %d" % (actor, seq))
+        h = audit_hash(prev, seq, at, actor, action, obj, digest)
+        s.sql("UPDATE audit_log SET prev_hash = '%s', hash = '%s' WHERE seq = %d" % (prev, h, seq))
+        prev = h
+    s.sql("UPDATE audit_head SET hash = '%s' WHERE id = 1" % prev)
+    r = s.cli("audit", "verify", check=False)
+    assert r.returncode != 0 and "signature does not verify" in r.stdout, r.stdout
+    first_signed = next(int(r[0]) for r in rows[victim:] if r[7])
+    assert ("entry %d" % first_signed) in r.stdout, r.stdout
+
+    # a fresh chain whose newest entry lost its signature: nothing covers the entries before it
+    s2 = make_server(demo=True)
+    a2 = s2.admin()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: a2.post("/api/v1/agencies", json={
+            "code": "%03d.02.02.H23" % (100 + i), "level": "commune", "name": "Xã thử %d" % i,
+            "kind": "unit", "parent": "000.00.31.H23"}).status_code, range(32)))
+    s2.stop()
+    last = [r.split("|") for r in s2.sql("SELECT seq, prev_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .strip().splitlines()][0]
+    s2.sql("UPDATE audit_log SET signature = '', key_id = '' WHERE seq = %s" % last[0])
+    r = s2.cli("audit", "verify", check=False)
+    assert r.returncode != 0 and "no signature covers" in r.stdout, r.stdout

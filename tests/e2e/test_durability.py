@@ -1,7 +1,9 @@
 """Crash safety and shutdown: kill -9 during a burst of writes loses nothing
 that was acknowledged; SIGTERM drains and exits 0."""
 import concurrent.futures
+import json
 import signal
+import socket
 import threading
 import time
 
@@ -83,6 +85,47 @@ def test_sigterm_drains_and_exits_zero(make_server):
     assert rc == 0
     # every request either completed normally or was never accepted; none got a 5xx
     assert all(st is None or st < 500 for st in statuses), statuses
+
+
+def test_clients_leaving_mid_write_do_not_stall_the_server(make_server):
+    """Clients that send a write and hang up before the answer: each write is
+    still finished (committed, audited, its memory freed), the server keeps
+    serving, and SIGTERM still exits promptly (a write handler waiting for its
+    commit when its client left once kept the server from stopping)."""
+    s = make_server(demo=True)
+    admin = s.admin()
+    token = admin.h["Authorization"]
+
+    def hang_up(i):
+        body = json.dumps({"code": "000.%02d.%02d.H23" % (60 + i // 100, i % 100), "name": "Đơn vị bỏ dở %d" % i,
+                           "level": "commune", "kind": "unit", "parent": "000.00.33.H23"}).encode()
+        req = (b"POST /api/v1/agencies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Authorization: " + token.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(req)
+            try:
+                c.shutdown(socket.SHUT_RDWR)  # gone before the answer
+            except OSError:
+                pass  # the server was quicker: already answered and closed
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        list(ex.map(hang_up, range(200)))
+    # the server still serves reads and writes
+    code, st = create_agency(admin, 999)
+    assert st == 201
+    assert s.get("/livez").status_code == 200
+    t0 = time.monotonic()
+    assert s.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - t0 < 10
+    log = open(s.log_path, encoding="utf-8", errors="replace").read()
+    assert "memory is kept" not in log
+    r = s.cli("audit", "verify")
+    assert "intact" in r.stdout
+    # what was committed is whole: every created agency has its audit entry
+    n = int(s.sql("SELECT count(*) FROM agencies WHERE code LIKE '000.6%'").strip())
+    m = int(s.sql("SELECT count(*) FROM audit_log WHERE action = 'agency.create' AND object LIKE 'agency:000.6%'")
+            .strip())
+    assert n == m
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite variant; PostgreSQL: test_pg_restart.py")

@@ -525,6 +525,112 @@ static void test_concurrent_writes(void **state)
 		assert_int_equal(commits, total);
 }
 
+/* ---- commit hooks: once per transaction, after every callback ---- */
+
+static int hook_count(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)arg;
+	int rc = store_exec(tx, "UPDATE hk SET runs = runs + 1, rows_seen = (SELECT count(*) FROM w)", NOARGS, e);
+	return rc < 0 ? rc : 0;
+}
+
+static int hook_fail(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)tx;
+	(void)arg;
+	return err_set(e, ERR_UNAVAILABLE, "hook refused");
+}
+
+struct hk_job {
+	int t, i;
+	store_fn hook;
+};
+
+static int cb_hk(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct hk_job *j = arg;
+	int rc = store_exec(tx, "INSERT INTO w (t, i, note) VALUES ($1, $2, 'hook')", ARGS(SA_INT(j->t), SA_INT(j->i)),
+			    e);
+	/* asked twice: registered once */
+	if (rc >= 0)
+		rc = store_before_commit(tx, j->hook, NULL, e);
+	if (rc >= 0)
+		rc = store_before_commit(tx, j->hook, NULL, e);
+	return rc < 0 ? rc : 0;
+}
+
+static int cb_hk_answer(struct store_tx *tx, void *arg, struct err *e)
+{
+	int rc = cb_hk(tx, arg, e);
+	return rc < 0 ? rc : 7;
+}
+
+static void *hk_thread(void *arg)
+{
+	struct cw *c = arg;
+	for (int i = 0; i < CW_PER; i++) {
+		struct hk_job j = {c->t, i, hook_count};
+		struct err e = {0};
+		if (store_write(c->s, cb_hk, &j, &e) != 0) {
+			c->failed++;
+			snprintf(c->msg, sizeof c->msg, "%s", e.msg);
+		}
+	}
+	return NULL;
+}
+
+static int cb_hook_in_read(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)arg;
+	return store_before_commit(tx, hook_count, NULL, e);
+}
+
+static void test_commit_hooks(void **state)
+{
+	struct fx *f = fx(state);
+	must_write(f->s, "CREATE TABLE w (t BIGINT NOT NULL, i BIGINT NOT NULL, note TEXT, PRIMARY KEY (t, i))",
+		   NOARGS);
+	must_write(f->s, "CREATE TABLE hk (runs BIGINT NOT NULL, rows_seen BIGINT NOT NULL)", NOARGS);
+	must_write(f->s, "INSERT INTO hk VALUES (0, 0)", NOARGS);
+	struct store_stats before, after;
+	store_stats_get(f->s, &before);
+	pthread_t th[CW_THREADS];
+	struct cw c[CW_THREADS];
+	for (int t = 0; t < CW_THREADS; t++) {
+		c[t] = (struct cw){.s = f->s, .t = t};
+		assert_int_equal(pthread_create(&th[t], NULL, hk_thread, &c[t]), 0);
+	}
+	for (int t = 0; t < CW_THREADS; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < CW_THREADS; t++)
+		if (c[t].failed)
+			fail_msg("thread %d: %d writes failed: %s", t, c[t].failed, c[t].msg);
+	store_stats_get(f->s, &after);
+	const int total = CW_THREADS * CW_PER;
+	int64_t commits = (int64_t)(after.commits - before.commits);
+	/* one run per commit, each after every callback of its group */
+	assert_int_equal(read_int(f->s, "SELECT runs FROM hk", NOARGS), commits);
+	assert_int_equal(read_int(f->s, "SELECT rows_seen FROM hk", NOARGS), total);
+	if (f->kind == STORE_SQLITE)
+		assert_true(commits < total);
+	else
+		assert_int_equal(commits, total);
+
+	/* a failing hook fails its transaction: the row is not there */
+	struct hk_job bad = {99, 1, hook_fail};
+	struct err e = {0};
+	assert_int_equal(store_write(f->s, cb_hk, &bad, &e), ERR_UNAVAILABLE);
+	assert_string_equal(e.msg, "hook refused");
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM w WHERE t = 99", NOARGS), 0);
+	/* the callback's own answer (> 0) comes back through the hooks */
+	struct hk_job pos = {98, 1, hook_count};
+	err_clear(&e);
+	assert_int_equal(store_write(f->s, cb_hk_answer, &pos, &e), 7);
+	/* no hooks in a read transaction */
+	err_clear(&e);
+	assert_int_equal(store_read(f->s, cb_hook_in_read, NULL, &e), ERR_INTERNAL);
+}
+
 /* ---- nested iteration with the same SQL text ---- */
 
 static const char *const SQL_LIST = "SELECT k, i FROM kv ORDER BY k";
@@ -989,7 +1095,7 @@ int main(void)
 	    BOTH(test_concurrent_writes, setup_sqlite), BOTH(test_nested_query, setup_sqlite),
 	    BOTH(test_get_empty, setup_sqlite),		BOTH(test_backup, setup_sqlite),
 	    BOTH(test_swallowed_error, setup_sqlite),	BOTH(test_read_tx, setup_sqlite),
-	    BOTH(test_schema_change, setup_sqlite),
+	    BOTH(test_schema_change, setup_sqlite),	BOTH(test_commit_hooks, setup_sqlite),
 	};
 	const struct CMUnitTest pg[] = {
 	    BOTH(test_migrate, setup_pg),
@@ -1003,6 +1109,7 @@ int main(void)
 	    BOTH(test_swallowed_error, setup_pg),
 	    BOTH(test_read_tx, setup_pg),
 	    BOTH(test_schema_change, setup_pg),
+	    BOTH(test_commit_hooks, setup_pg),
 	    BOTH(test_pg_reconnect, setup_pg),
 	    BOTH(test_pg_deadlock_retry, setup_pg),
 	    BOTH(test_pg_pool_busy, setup_pg),
