@@ -59,6 +59,7 @@ struct sq_store {
 	pthread_mutex_t mu;
 	pthread_cond_t work;
 	struct sq_job *head, *tail;
+	bool busy; /* the writer connection is in use (by the writer thread or a caller) */
 	bool stopping;
 
 	/* checkpoints run on their own thread, so no commit waits for one */
@@ -468,10 +469,11 @@ static void *sq_writer_main(void *arg)
 	struct sq_store *ss = arg;
 	pthread_mutex_lock(&ss->mu);
 	for (;;) {
-		while (!ss->head && !ss->stopping)
+		while ((!ss->head && !ss->stopping) || ss->busy)
 			pthread_cond_wait(&ss->work, &ss->mu);
 		if (!ss->head)
 			break;
+		ss->busy = true;
 		/* take up to batch_max queued jobs */
 		struct sq_job *batch = ss->head, *last = batch;
 		int n = 1;
@@ -491,6 +493,7 @@ static void *sq_writer_main(void *arg)
 		 * fibers after it (a fiber's job is on its stack: gone once woken) */
 		struct sq_job *fibers = NULL;
 		pthread_mutex_lock(&ss->mu);
+		ss->busy = false;
 		for (struct sq_job *j = batch; j;) {
 			struct sq_job *next = j->next;
 			if (j->fiber) {
@@ -537,6 +540,18 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 			fiber_yield(f);
 		}
 		return rc;
+	}
+	if (!f && !ss->busy && !ss->head) {
+		/* the writer is idle: commit on this thread, sparing the two thread
+		 * hand-offs (a fiber queues: it must not hold its event thread) */
+		ss->busy = true;
+		pthread_mutex_unlock(&ss->mu);
+		sq_batch(ss, &job);
+		pthread_mutex_lock(&ss->mu);
+		ss->busy = false;
+		pthread_cond_signal(&ss->work); /* jobs queued meanwhile, or a closing writer */
+		pthread_mutex_unlock(&ss->mu);
+		return job.rc;
 	}
 	if (ss->tail)
 		ss->tail->next = &job;
