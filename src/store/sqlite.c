@@ -399,52 +399,74 @@ static int sq_read(struct store *s, store_fn fn, void *ctx, struct err *e)
 
 /* ---- writes: the group-committing writer ---- */
 
+/* Runs the jobs in the open transaction. With savepoints a job's failure
+ * undoes its own changes only. Returns how many succeeded; SQ_DEAD when SQLite
+ * aborted the whole transaction (I/O error, disk full); SQ_RETRY when a job
+ * failed without savepoints (the caller rolls back and runs them again). */
+enum { SQ_DEAD = -1, SQ_RETRY = -2 };
+
+static int sq_run_jobs(struct sq_conn *c, struct sq_tx *tx, struct sq_job *batch, bool savepoints)
+{
+	int ok = 0;
+	for (struct sq_job *j = batch; j; j = j->next) {
+		if (savepoints)
+			sq_run(c, "SAVEPOINT job");
+		j->rc = j->fn(&tx->base, j->ctx, j->e);
+		if (sqlite3_get_autocommit(c->db))
+			return SQ_DEAD;
+		if (j->rc < 0 && !savepoints)
+			return SQ_RETRY;
+		if (j->rc < 0)
+			sq_run(c, "ROLLBACK TO job");
+		else
+			ok++;
+		if (savepoints)
+			sq_run(c, "RELEASE job");
+	}
+	return ok;
+}
+
+/* One transaction for the group. It first runs the jobs without savepoints
+ * (each would copy every page it touches): when all succeed, as they nearly
+ * always do, that is the cheapest; when one fails, the transaction is rolled
+ * back and the group runs again with a savepoint per job, so only the failed
+ * job's changes are lost (callbacks may run more than once: see store.h). A
+ * group of one needs no second run: its failure is the transaction's. */
 static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 {
 	struct sq_conn *c = ss->writer;
 	struct store *s = &ss->base;
 	struct err e0 = {0};
-	int rc = sq_run(c, "BEGIN IMMEDIATE");
-	if (rc != SQLITE_OK) {
-		sq_error(s, c->db, rc, &e0, "begin");
+	int ok = SQ_RETRY;
+	for (int pass = 0; ok == SQ_RETRY && pass < 2; pass++) {
+		int rc = sq_run(c, "BEGIN IMMEDIATE");
+		if (rc != SQLITE_OK) {
+			sq_error(s, c->db, rc, &e0, "begin");
+			break;
+		}
 		for (struct sq_job *j = batch; j; j = j->next) {
-			*j->e = e0;
-			j->rc = e0.code;
+			j->rc = 0;
+			if (pass)
+				err_clear(j->e);
 		}
-		return;
-	}
-	struct sq_tx tx = {{.s = s, .write = true}, c};
-	int ok = 0;
-	bool dead = false;
-	for (struct sq_job *j = batch; j; j = j->next) {
-		if (dead) {
-			j->rc = err_set(j->e, ERR_UNAVAILABLE, "database unavailable: transaction aborted");
+		struct sq_tx tx = {{.s = s, .write = true}, c};
+		ok = sq_run_jobs(c, &tx, batch, pass == 1);
+		if (ok == SQ_RETRY) {
+			sq_run(c, "ROLLBACK");
+			if (!batch->next)
+				return; /* a group of one: its error is the answer */
 			continue;
 		}
-		sq_run(c, "SAVEPOINT job");
-		j->rc = j->fn(&tx.base, j->ctx, j->e);
-		if (sqlite3_get_autocommit(c->db)) {
-			/* SQLite rolled the whole transaction back (I/O error, disk full) */
-			dead = true;
-			continue;
+		if (ok == SQ_DEAD) {
+			err_set(&e0, ERR_UNAVAILABLE, "database unavailable: transaction aborted");
+			atomic_fetch_add(&s->errors, 1);
+			break;
 		}
-		if (j->rc < 0)
-			sq_run(c, "ROLLBACK TO job");
-		else
-			ok++;
-		sq_run(c, "RELEASE job");
-	}
-	if (!dead && ok && store_tx_run_hooks(&tx.base, &e0) < 0) {
-		/* the group's hook failed (the audit chain could not be signed): none commits */
-		sq_run(c, "ROLLBACK");
-		for (struct sq_job *j = batch; j; j = j->next)
-			if (j->rc >= 0) {
-				*j->e = e0;
-				j->rc = e0.code;
-			}
-		return;
-	}
-	if (!dead) {
+		if (ok && store_tx_run_hooks(&tx.base, &e0) < 0) {
+			/* the group's hook failed (the audit chain could not be signed): none commits */
+			sq_run(c, "ROLLBACK");
+			break;
+		}
 		rc = sq_run(c, "COMMIT");
 		if (rc == SQLITE_OK) {
 			atomic_fetch_add(&s->commits, 1);
@@ -453,10 +475,9 @@ static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 		}
 		sq_error(s, c->db, rc, &e0, "commit");
 		sq_run(c, "ROLLBACK");
-	} else {
-		err_set(&e0, ERR_UNAVAILABLE, "database unavailable: transaction aborted");
-		atomic_fetch_add(&s->errors, 1);
+		break;
 	}
+	/* nothing committed: every job not failed on its own gets the reason */
 	for (struct sq_job *j = batch; j; j = j->next)
 		if (j->rc >= 0) {
 			*j->e = e0;
