@@ -46,7 +46,7 @@ static int sign_head(struct store_tx *tx, void *arg, struct err *e)
 		return 0; /* the group's entries were all rolled back, and the chain is empty */
 	struct buf sig = BUF_INIT;
 	keys_sign_hex(k, hash, 64, &sig);
-	rc = store_exec(tx, "UPDATE audit_log SET signature = $1, key_id = $2 WHERE seq = $3 AND signature = ''",
+	rc = store_exec(tx, "UPDATE audit_log SET signature = $1, key_id = $2 WHERE seq = $3 AND signature IS NULL",
 			ARGS(SA_TEXT(sig.ptr), SA_TEXT(k->key_id), SA_INT(seq)), e);
 	buf_free(&sig);
 	if (rc >= 0)
@@ -89,7 +89,7 @@ int audit_append(struct store_tx *tx, const struct ctx *c, const char *action, c
 	 * of the same commit is signed instead */
 	rc = store_exec(tx,
 			"INSERT INTO audit_log (seq, at, actor, action, object, change_digest, change, request_id, "
-			"prev_hash, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '')",
+			"prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 			ARGS(SA_INT(seq), SA_INT(at), SA_TEXT(actor), SA_TEXT(action), SA_TEXT(object), SA_TEXT(digest),
 			     SA_TEXT(change_json), SA_TEXT(c ? c->request_id : NULL), SA_TEXT(prev), SA_TEXT(hash)),
 			e);
@@ -153,7 +153,7 @@ static int verify_fn(struct store_tx *tx, void *arg, struct err *e)
 			bad(res, seq, "the entry's fields do not match its hash: it was altered");
 			continue;
 		}
-		const char *sig = store_text(q, 10);
+		const char *sig = store_text(q, 10); /* NULL reads "" */
 		if (!*sig) {
 			if (!unsigned_from)
 				unsigned_from = seq; /* covered by the next signed entry */

@@ -131,14 +131,32 @@ void store_stats_get(struct store *s, struct store_stats *out)
 
 void store_expand_sql(struct buf *b, const char *sql, enum store_kind kind)
 {
-	static const char id_macro[] = "{{id}}";
-	const char *p = sql, *m;
-	while ((m = strstr(p, id_macro))) {
-		buf_append(b, p, (size_t)(m - p));
-		buf_puts(b, kind == STORE_SQLITE ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
-		p = m + sizeof id_macro - 1;
+	static const struct {
+		const char *name, *sqlite, *pg;
+	} macros[] = {
+		{"{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"},
+		/* a 64-bit key the caller chooses; on SQLite the rowid itself */
+		{"{{seq}}", "INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"},
+	};
+	const char *p = sql;
+	for (;;) {
+		const char *at = strstr(p, "{{");
+		size_t i = 0, n = sizeof macros / sizeof macros[0];
+		while (at && i < n && strncmp(at, macros[i].name, strlen(macros[i].name)) != 0)
+			i++;
+		if (!at) {
+			buf_puts(b, p);
+			return;
+		}
+		if (i == n) { /* not a macro: copied as it is */
+			buf_append(b, p, (size_t)(at + 2 - p));
+			p = at + 2;
+			continue;
+		}
+		buf_append(b, p, (size_t)(at - p));
+		buf_puts(b, kind == STORE_SQLITE ? macros[i].sqlite : macros[i].pg);
+		p = at + strlen(macros[i].name);
 	}
-	buf_puts(b, p);
 }
 
 /* ---- migrations ---- */

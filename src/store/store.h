@@ -7,7 +7,8 @@
  * (the SQLite backend rewrites them to ?1..?n), times are BIGINT unix
  * microseconds, booleans are INTEGER 0/1, binary data is hex TEXT, text search
  * uses a normalised column computed in C. Migration files may use {{id}} for
- * an auto-increment primary key column type.
+ * an auto-increment primary key column type and {{seq}} for a 64-bit primary
+ * key the application assigns (the rowid on SQLite).
  *
  * All access happens inside a callback given a struct store_tx:
  *   - store_read() runs it on a read connection in a read transaction

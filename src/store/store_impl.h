@@ -57,7 +57,7 @@ struct store_q {
 int store_sqlite_open(struct store **out, const char *path, const struct store_options *opt, struct err *e);
 int store_pg_open(struct store **out, const char *url, const struct store_options *opt, struct err *e);
 
-/* Expands the migration macros ({{id}}) for a backend into b. */
+/* Expands the migration macros ({{id}}, {{seq}}) for a backend into b. */
 void store_expand_sql(struct buf *b, const char *sql, enum store_kind kind);
 
 #endif

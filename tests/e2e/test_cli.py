@@ -204,6 +204,6 @@ def test_audit_chain_signed_per_commit_and_rehashing_detected(make_server):
     s2.stop()
     last = [r.split("|") for r in s2.sql("SELECT seq, prev_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .strip().splitlines()][0]
-    s2.sql("UPDATE audit_log SET signature = '', key_id = '' WHERE seq = %s" % last[0])
+    s2.sql("UPDATE audit_log SET signature = NULL, key_id = NULL WHERE seq = %s" % last[0])
     r = s2.cli("audit", "verify", check=False)
     assert r.returncode != 0 and "no signature covers" in r.stdout, r.stdout
