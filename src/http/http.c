@@ -888,8 +888,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		jw_str(&w, utf8_valid(r->path, strlen(r->path)) ? r->path : "(invalid UTF-8)");
 		jw_kstr(&w, "route", r->route ? r->route->pattern : NULL);
 		jw_kint(&w, "status", r->status);
-		jw_key(&w, "ms");
-		jw_double(&w, (double)dur / 1000.0);
+		jw_key(&w, "ms"); /* milliseconds with 3 decimals, without printf */
+		jw_int(&w, dur / 1000);
+		char frac[5] = {'.', (char)('0' + dur / 100 % 10), (char)('0' + dur / 10 % 10), (char)('0' + dur % 10), 0};
+		buf_puts(&lb, frac);
 		jw_kstr(&w, "ip", r->client_ip);
 		if (r->actor)
 			jw_kstr(&w, "actor", r->actor);
@@ -980,7 +982,7 @@ int http_start(struct http_server **out, const struct http_options *opt, const s
 		{MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout, NULL},
 		/* MHD clears a connection's pool for every request: keep it small. Headers
 		 * above HEADER_LIMIT get our JSON 431; far above it, MHD's own 431. */
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 48 * 1024, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
 		{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
 		{opt->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opt->tls_cert_pem},
