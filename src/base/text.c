@@ -2,6 +2,7 @@
 #include "base/text.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -43,15 +44,27 @@ static uint32_t utf8_next(const unsigned char **pp)
 	return c;
 }
 
-static char fold_cp(uint32_t cp)
+/* The groups as a table by code point: every variant lies below U+1F00. */
+enum { FOLD_MAX = 0x1F00 };
+static char fold_table[FOLD_MAX];
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+
+static void fold_build(void)
 {
 	for (size_t g = 0; g < sizeof fold_groups / sizeof fold_groups[0]; g++) {
 		const unsigned char *v = (const unsigned char *)fold_groups[g].variants;
-		while (*v)
-			if (utf8_next(&v) == cp)
-				return fold_groups[g].base;
+		while (*v) {
+			uint32_t cp = utf8_next(&v);
+			if (cp < FOLD_MAX)
+				fold_table[cp] = fold_groups[g].base;
+		}
 	}
-	return 0;
+}
+
+static char fold_cp(uint32_t cp)
+{
+	pthread_once(&fold_once, fold_build);
+	return cp < FOLD_MAX ? fold_table[cp] : 0;
 }
 
 void text_fold(const char *in, struct buf *out)
