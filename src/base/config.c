@@ -43,7 +43,7 @@ const struct config_opt config_opts[] = {
 	OPT_S(national_via, "gateway", "reach the national systems: gateway (through the LGSP, logged) | direct"),
 	OPT_S(national_client, "000.00.01.H23/MOTCUA", "LGSP subsystem (member/subsystem) national calls are made as"),
 	OPT_I(threads, "0", 0, 256, "HTTP event threads (0 = one per core)"),
-	OPT_I(workers, "64", 1, 1024, "threads for handlers that write (they wait on commits)"),
+	OPT_I(workers, "64", 1, 1024, "threads for blocking handlers (network, password hashing; all writes on PostgreSQL)"),
 	OPT_I(max_body, "1048576", 1024, 1073741824, "largest JSON request body in bytes"),
 	OPT_I(max_upload, "52428800", 1024, 4294967296, "largest multipart upload in bytes"),
 	OPT_I(max_connections, "1024", 4, 100000, "open connections in total"),

@@ -69,10 +69,7 @@ struct sq_store {
 	bool ckpt_stop;
 };
 
-/* WAL frames before a checkpoint: the pages every commit rewrites (index
- * ends, head rows) are copied once per checkpoint, so fewer checkpoints copy
- * less; 4000 frames is a WAL of about 16 MiB at most between them */
-enum { SQ_CHECKPOINT_PAGES = 4000 };
+enum { SQ_CHECKPOINT_PAGES = 1000 }; /* WAL frames before a checkpoint: SQLite's own default */
 
 struct sq_tx {
 	struct store_tx base;
