@@ -29,7 +29,7 @@ enum { FIBER_CACHE = 64 };
 
 struct fiber {
 	ucontext_t ctx, owner;
-	char *map;	  /* the mapping: guard page, then the stack */
+	char *map; /* the mapping: guard page, then the stack */
 	size_t map_size;
 	fiber_fn fn;
 	void *arg;
@@ -150,8 +150,14 @@ bool fiber_run(struct fiber *f)
 	return f->finished;
 }
 
-bool fiber_woken(struct fiber *f) { return atomic_load(&f->woken); }
-bool fiber_finished(const struct fiber *f) { return f->finished; }
+bool fiber_woken(struct fiber *f)
+{
+	return atomic_load(&f->woken);
+}
+bool fiber_finished(const struct fiber *f)
+{
+	return f->finished;
+}
 
 void fiber_free(struct fiber *f)
 {
@@ -161,7 +167,10 @@ void fiber_free(struct fiber *f)
 	free(f);
 }
 
-struct fiber *fiber_self(void) { return current; }
+struct fiber *fiber_self(void)
+{
+	return current;
+}
 
 bool fiber_pause_begin(struct fiber *f)
 {
