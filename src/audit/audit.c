@@ -15,9 +15,18 @@ static void audit_hash(const char *prev_hash, int64_t seq, int64_t at, const cha
 {
 	struct buf b = BUF_INIT;
 	const char *fields[] = {prev_hash, actor, action, object, digest};
-	buf_printf(&b, "tinhso-audit-v1|%lld|%lld|", (long long)seq, (long long)at);
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-		buf_printf(&b, "%zu:%s|", strlen(fields[i]), fields[i]);
+	buf_puts(&b, "tinhso-audit-v1|");
+	buf_put_int(&b, seq);
+	buf_putc(&b, '|');
+	buf_put_int(&b, at);
+	buf_putc(&b, '|');
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		size_t n = strlen(fields[i]);
+		buf_put_int(&b, (int64_t)n);
+		buf_putc(&b, ':');
+		buf_append(&b, fields[i], n);
+		buf_putc(&b, '|');
+	}
 	crypto_sha256_hex(b.ptr, b.len, out);
 	buf_free(&b);
 }

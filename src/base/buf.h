@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct str {
@@ -30,6 +31,7 @@ void buf_grow(struct buf *b, size_t extra); /* ensures room for extra bytes + NU
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
+void buf_put_int(struct buf *b, int64_t v); /* decimal, without printf (hot paths) */
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 void buf_reset(struct buf *b);	/* len = 0, keeps memory */

@@ -100,14 +100,7 @@ void jw_str(struct jw *w, const char *s)
 void jw_int(struct jw *w, int64_t v)
 {
 	jw_sep(w);
-	char t[24], *p = t + sizeof t;
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	buf_append(w->b, p, (size_t)(t + sizeof t - p));
+	buf_put_int(w->b, v);
 }
 
 void jw_double(struct jw *w, double v)

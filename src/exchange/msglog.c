@@ -45,10 +45,15 @@ void xlog_new_id(char out[33])
 
 static void put_field(struct buf *b, const char *s)
 {
-	if (!s)
+	if (!s) {
 		buf_puts(b, "-|");
-	else
-		buf_printf(b, "%zu:%s|", strlen(s), s);
+		return;
+	}
+	size_t n = strlen(s);
+	buf_put_int(b, (int64_t)n);
+	buf_putc(b, ':');
+	buf_append(b, s, n);
+	buf_putc(b, '|');
 }
 
 static void rec_hash(const char *prev_hash, int64_t seq, const struct xlog_rec *r, char out[65])

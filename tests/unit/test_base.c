@@ -27,6 +27,13 @@ static void test_buf(void **state)
 	buf_reset(&b);
 	buf_hex(&b, (const unsigned char *)"\x00\xff\x10", 3);
 	assert_string_equal(b.ptr, "00ff10");
+	buf_reset(&b);
+	const int64_t ints[] = {0, 7, -7, 1000000, INT64_MAX, INT64_MIN};
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+		buf_put_int(&b, ints[i]);
+		buf_putc(&b, ' ');
+	}
+	assert_string_equal(b.ptr, "0 7 -7 1000000 9223372036854775807 -9223372036854775808 ");
 	buf_free(&b);
 	char small[4];
 	assert_false(str_copy(small, sizeof small, "hello"));
@@ -175,6 +182,13 @@ static void test_time(void **state)
 	assert_string_equal(out, "0001-01-01T07:00:00+07:00");
 	time_fmt_rfc3339(INT64_MAX, out, sizeof out);
 	assert_string_equal(out, "9999-12-31T23:59:59+07:00");
+	/* zero padding of every field, fractions of a second, a short buffer */
+	assert_true(time_parse_rfc3339("2007-06-05T04:03:02.000001+07:00", &us));
+	time_fmt_rfc3339(us, out, sizeof out);
+	assert_string_equal(out, "2007-06-05T04:03:02.000001+07:00");
+	char shortbuf[11];
+	time_fmt_rfc3339(0, shortbuf, sizeof shortbuf);
+	assert_string_equal(shortbuf, "1970-01-01");
 }
 
 static void test_text_fold(void **state)
