@@ -97,8 +97,10 @@ void app_metrics_write(struct app *app, struct buf *out)
 		   "# TYPE tinhso_db_commits_total counter\ntinhso_db_commits_total %llu\n"
 		   "# HELP tinhso_db_writes_total Write operations committed (several per commit when grouped).\n"
 		   "# TYPE tinhso_db_writes_total counter\ntinhso_db_writes_total %llu\n"
+		   "# HELP tinhso_db_checkpoints_total SQLite WAL checkpoints run.\n"
+		   "# TYPE tinhso_db_checkpoints_total counter\ntinhso_db_checkpoints_total %llu\n"
 		   "# HELP tinhso_process_resident_memory_bytes Resident memory of the server.\n"
 		   "# TYPE tinhso_process_resident_memory_bytes gauge\ntinhso_process_resident_memory_bytes %ld\n",
 		   (unsigned long long)st.errors, (unsigned long long)st.commits, (unsigned long long)st.batched,
-		   rss_bytes());
+		   (unsigned long long)st.checkpoints, rss_bytes());
 }

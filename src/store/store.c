@@ -127,6 +127,7 @@ void store_stats_get(struct store *s, struct store_stats *out)
 	out->errors = atomic_load(&s->errors);
 	out->commits = atomic_load(&s->commits);
 	out->batched = atomic_load(&s->batched);
+	out->checkpoints = atomic_load(&s->checkpoints);
 }
 
 void store_expand_sql(struct buf *b, const char *sql, enum store_kind kind)

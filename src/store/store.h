@@ -142,6 +142,7 @@ struct store_stats {
 	uint64_t errors;      /* statements that failed for a database reason (not constraint conflicts) */
 	uint64_t commits;     /* write transactions committed */
 	uint64_t batched;     /* write callbacks committed (batched / commits = mean group size) */
+	uint64_t checkpoints; /* SQLite WAL checkpoints run (0 on PostgreSQL) */
 };
 void store_stats_get(struct store *s, struct store_stats *out);
 

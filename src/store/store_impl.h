@@ -31,7 +31,7 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	enum store_kind kind;
-	atomic_uint_fast64_t errors, commits, batched;
+	atomic_uint_fast64_t errors, commits, batched, checkpoints;
 };
 
 enum { STORE_MAX_HOOKS = 4 };

@@ -525,6 +525,32 @@ static void test_concurrent_writes(void **state)
 		assert_int_equal(commits, total);
 }
 
+/* ---- SQLite checkpoints: in steps, not one per commit ---- */
+
+static void test_checkpoint_steps(void **state)
+{
+	struct fx *f = fx(state);
+	make_kv(f->s);
+	struct store_stats before, after;
+	store_stats_get(f->s, &before);
+	/* 3000 commits of one row each: at least one WAL frame each */
+	for (int i = 0; i < 3000; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%d", i);
+		must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ($1, $2, 'x')", ARGS(SA_TEXT(k), SA_INT(i)));
+	}
+	usleep(200 * 1000); /* the checkpointer runs on its own thread */
+	store_stats_get(f->s, &after);
+	uint64_t n = after.checkpoints - before.checkpoints;
+	print_message("sqlite: 3000 commits, %llu checkpoints\n", (unsigned long long)n);
+	/* a checkpoint at 1000 frames, then every 500 more while the WAL cannot
+	 * start again; checkpointing after every commit once past 1000 frames
+	 * (the bug) made hundreds */
+	assert_true(n >= 1);
+	assert_true(n <= 20);
+	assert_int_equal(count_kv(f->s), 3000);
+}
+
 /* ---- commit hooks: once per transaction, after every callback ---- */
 
 static int hook_count(struct store_tx *tx, void *arg, struct err *e)
@@ -1096,6 +1122,7 @@ int main(void)
 	    BOTH(test_get_empty, setup_sqlite),		BOTH(test_backup, setup_sqlite),
 	    BOTH(test_swallowed_error, setup_sqlite),	BOTH(test_read_tx, setup_sqlite),
 	    BOTH(test_schema_change, setup_sqlite),	BOTH(test_commit_hooks, setup_sqlite),
+	    BOTH(test_checkpoint_steps, setup_sqlite),
 	};
 	const struct CMUnitTest pg[] = {
 	    BOTH(test_migrate, setup_pg),
