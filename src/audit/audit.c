@@ -37,18 +37,26 @@ static void audit_hash(const char *prev_hash, int64_t seq, int64_t at, const cha
  * hashes, as the LGSP message log and X-Road sign a batch of records at once;
  * so the chain never ends on an unsigned entry, and one Ed25519 signature and
  * one head update serve the whole group. */
+static int newest_entry(struct store_tx *tx, int64_t *seq, char hash[65], struct err *e)
+{
+	struct store_q *q;
+	int rc = store_query(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", NOARGS, &q, e);
+	*seq = 0;
+	str_copy(hash, 65, "0000000000000000000000000000000000000000000000000000000000000000");
+	if (rc == 0 && (rc = store_step(q, e)) == 1) {
+		*seq = store_int(q, 0);
+		str_copy(hash, 65, store_text(q, 1));
+	}
+	store_done(q);
+	return rc < 0 ? rc : 0;
+}
+
 static int sign_head(struct store_tx *tx, void *arg, struct err *e)
 {
 	const struct keys *k = arg;
-	struct store_q *q;
-	int rc = store_query(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", NOARGS, &q, e);
-	int64_t seq = 0;
-	char hash[65] = "";
-	if (rc == 0 && (rc = store_step(q, e)) == 1) {
-		seq = store_int(q, 0);
-		str_copy(hash, sizeof hash, store_text(q, 1));
-	}
-	store_done(q);
+	int64_t seq;
+	char hash[65];
+	int rc = newest_entry(tx, &seq, hash, e);
 	if (rc < 0)
 		return rc;
 	if (seq == 0)
@@ -75,16 +83,9 @@ int audit_append(struct store_tx *tx, const struct ctx *c, const char *action, c
 		return rc;
 	/* the newest entry, which may be one of this transaction's (the head row
 	 * moves once per commit, in sign_head) */
-	struct store_q *q;
-	rc = store_query(tx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", NOARGS, &q, e);
-	int64_t seq = 0;
-	char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
-	if (rc == 0 && (rc = store_step(q, e)) == 1) {
-		seq = store_int(q, 0);
-		str_copy(prev, sizeof prev, store_text(q, 1));
-	}
-	store_done(q);
-	if (rc < 0)
+	int64_t seq;
+	char prev[65];
+	if ((rc = newest_entry(tx, &seq, prev, e)) < 0)
 		return rc;
 	seq++;
 	int64_t at = time_now_us();
