@@ -206,11 +206,18 @@ struct write_ctx {
 	const char *name_fold; /* create: folded before, not in the writer */
 };
 
-/* The parent must exist and sit at the same or a higher level than the child. */
+/* The parent must exist and sit at the same or a higher level than the child;
+ * fills pg's level and path (all a child needs of it). */
 static int check_parent(struct store_tx *tx, const struct ctx *c, const char *parent, const char *level,
 			struct agency *pg, struct err *e)
 {
-	int rc = agency_get_tx(tx, parent, c->a, pg, e);
+	struct store_q *q;
+	int rc = store_query(tx, "SELECT level, path FROM agencies WHERE code = $1", ARGS(SA_TEXT(parent)), &q, e);
+	if (rc == 0 && (rc = store_step(q, e)) == 1) {
+		pg->level = store_dup(q, 0, c->a);
+		pg->path = store_dup(q, 1, c->a);
+	}
+	store_done(q);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
