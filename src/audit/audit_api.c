@@ -37,10 +37,9 @@ static int h_audit_list(struct req *r)
 		jw_kstr(w, "request_id", items[i].request_id);
 		jw_kstr(w, "prev_hash", items[i].prev_hash);
 		jw_kstr(w, "hash", items[i].hash);
-		/* empty on an entry covered by a later entry's signature */
-		bool sig = items[i].signature && *items[i].signature;
-		jw_kstr(w, "key_id", sig ? items[i].key_id : NULL);
-		jw_kstr(w, "signature", sig ? items[i].signature : NULL);
+		/* both null on an entry a later entry's signature covers */
+		jw_kstr(w, "key_id", items[i].key_id);
+		jw_kstr(w, "signature", items[i].signature);
 		jw_obj_end(w);
 	}
 	res_list_end(r, total, f.page, f.per_page);

@@ -154,11 +154,6 @@ bool fiber_woken(struct fiber *f)
 {
 	return atomic_load(&f->woken);
 }
-bool fiber_finished(const struct fiber *f)
-{
-	return f->finished;
-}
-
 void fiber_free(struct fiber *f)
 {
 	if (!f)

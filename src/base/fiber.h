@@ -37,7 +37,6 @@ struct fiber *fiber_new(fiber_fn fn, void *arg, fiber_pause_hook pause, fiber_ho
  * Call it again only after f was woken: fiber_woken(f). */
 bool fiber_run(struct fiber *f);
 bool fiber_woken(struct fiber *f);
-bool fiber_finished(const struct fiber *f);
 
 /* Frees a finished fiber (its stack goes back to a cache). */
 void fiber_free(struct fiber *f);
