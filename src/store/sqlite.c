@@ -1,13 +1,24 @@
 /* sqlite.c: the embedded SQLite backend.
  *
- * Durability: WAL with synchronous=FULL, so a commit is on disk when
- * sqlite3_step(COMMIT) returns. Reads: every thread gets its own connection
- * (WAL lets readers run beside the writer). Writes: store_write() queues the
- * callback for the single writer thread, which takes every queued callback,
- * runs each in a savepoint of one transaction and commits them together (group
- * commit): one fsync for many writes, which is what lets durable writes scale.
- * A caller inside a fiber (base/fiber.h: the HTTP write handlers) yields its
- * thread meanwhile and is woken by the writer once the group is durable. */
+ * Reads: every thread gets its own connection (WAL lets readers run beside
+ * the writer). Writes: store_write() queues the callback for the single writer
+ * thread, which takes every queued callback, runs them in one transaction and
+ * commits them together (group commit): one fsync for many writes, which is
+ * what lets durable writes scale. A caller inside a fiber (base/fiber.h: the
+ * HTTP write handlers) yields its thread meanwhile and is woken once its
+ * group is durable.
+ *
+ * Durability (a write is acknowledged only once it is on disk): the writer
+ * connection commits with synchronous=NORMAL, which puts the group's WAL
+ * frames in the OS's page cache; the syncer thread then makes them durable
+ * with one fdatasync() of the WAL for every group committed meanwhile, and
+ * only then are the group's callers answered. The writer runs the next group
+ * during that fdatasync instead of waiting for it. Recovery after a crash
+ * replays the WAL up to its last complete commit, and the frames are written
+ * in commit order, so a durable group's predecessors are durable too; a kill
+ * -9 loses nothing the kernel already has. Readers never see a write before it
+ * is durable: a read that may have seen a group still being synced waits for
+ * that fdatasync before it returns (sq_read). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,6 +55,7 @@ struct sq_job {
 	pthread_cond_t cv; /* its own: finishing a batch wakes its callers, not every waiter */
 	struct sq_job *next;
 	struct fiber *fiber; /* a caller in a fiber yields instead of waiting on cv */
+	uint64_t seq;	     /* answered once the group of this number is durable */
 };
 
 struct sq_store {
@@ -61,6 +73,19 @@ struct sq_store {
 	struct sq_job *head, *tail;
 	bool busy; /* the writer connection is in use (by the writer thread or a caller) */
 	bool stopping;
+
+	/* durability (see the top of this file): groups are numbered as they commit */
+	int wal_fd;			 /* the WAL file, for fdatasync */
+	pthread_t sync_thread;
+	pthread_cond_t sync_cv;
+	uint64_t seq;			 /* the last group number given (by whoever holds busy) */
+	atomic_uint_fast64_t committing; /* the last group whose COMMIT started */
+	uint64_t committed;		 /* the last group whose COMMIT returned (under mu) */
+	uint64_t syncing;		 /* the last group an fdatasync has started for (under mu) */
+	atomic_uint_fast64_t durable;	 /* every group up to this one is on disk */
+	struct sq_job *unsynced;	 /* callers waiting for a group to be durable (under mu) */
+	bool sync_failed;		 /* an fdatasync failed: writes are refused until restart */
+	bool sync_stop;
 
 	/* checkpoints run on their own thread, so no commit waits for one */
 	pthread_t ckpt_thread;
@@ -191,7 +216,7 @@ static struct sq_conn *sq_conn_open(struct sq_store *ss, bool reader, struct err
 	sqlite3_busy_timeout(db, ss->opt.busy_timeout_ms);
 	sqlite3_extended_result_codes(db, 1);
 	const char *pragmas = reader ? "PRAGMA foreign_keys=ON; PRAGMA query_only=ON; PRAGMA temp_store=MEMORY;"
-				     : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+				     : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
 				       "PRAGMA temp_store=MEMORY;";
 	char *msg = NULL;
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
@@ -356,6 +381,147 @@ static int sq_textlen(struct store_q *q, int col)
 	return sqlite3_column_bytes(((struct sq_q *)q)->st, col);
 }
 
+/* ---- durability ---- */
+
+static const char sq_not_durable[] = "database unavailable: the write could not be made durable";
+
+/* Under mu: answers a caller whose wait is over; a fiber is put on *fibers,
+ * to be woken once mu is released (its job lives on its stack). */
+static void sq_release_locked(struct sq_job *j, struct sq_job **fibers)
+{
+	if (j->fiber) {
+		j->next = *fibers;
+		*fibers = j;
+	} else {
+		j->done = true; /* j may be gone once the lock is released */
+		pthread_cond_signal(&j->cv);
+	}
+}
+
+static void sq_wake(struct sq_job *fibers)
+{
+	while (fibers) {
+		struct sq_job *next = fibers->next;
+		fiber_wake(fibers->fiber);
+		fibers = next;
+	}
+}
+
+/* Under mu: the groups up to target are on disk (or, when failed, may not be:
+ * their writers get an error). Releases every caller waiting for them. */
+static struct sq_job *sq_durable_locked(struct sq_store *ss, uint64_t target, bool failed)
+{
+	if (failed)
+		ss->sync_failed = true;
+	if (target > atomic_load(&ss->durable))
+		atomic_store(&ss->durable, target);
+	uint64_t durable = atomic_load(&ss->durable);
+	struct sq_job *fibers = NULL, **pp = &ss->unsynced;
+	while (*pp) {
+		struct sq_job *j = *pp;
+		if (j->seq > durable) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (failed && j->fn && j->rc >= 0)
+			j->rc = err_set(j->e, ERR_UNAVAILABLE, "%s", sq_not_durable);
+		sq_release_locked(j, &fibers);
+	}
+	return fibers;
+}
+
+/* The WAL file, opened on the first sync (a commit has created it; it stays
+ * the same file while a connection is open). -1 with errno when it cannot. */
+static int sq_wal_fd(struct sq_store *ss)
+{
+	pthread_mutex_lock(&ss->mu);
+	if (ss->wal_fd < 0) {
+		struct buf wal = BUF_INIT;
+		buf_printf(&wal, "%s-wal", ss->path);
+		ss->wal_fd = open(wal.ptr, O_RDWR | O_CLOEXEC);
+		buf_free(&wal);
+	}
+	int fd = ss->wal_fd;
+	pthread_mutex_unlock(&ss->mu);
+	return fd;
+}
+
+/* Makes every group up to target durable: one fdatasync of the WAL, which
+ * covers all frames written before it started. Returns -1 when it failed
+ * (the store then refuses writes: after a failed fsync the kernel may have
+ * dropped the pages, so nothing more is acknowledged until a restart). */
+static int sq_sync(struct sq_store *ss, uint64_t target)
+{
+	int rc = fdatasync(sq_wal_fd(ss));
+	int err = errno;
+	if (rc != 0)
+		log_error("fdatasync of the WAL of %s: %s; writes are refused until tinhso is restarted", ss->path,
+			  strerror(err));
+	pthread_mutex_lock(&ss->mu);
+	struct sq_job *fibers = sq_durable_locked(ss, target, rc != 0);
+	pthread_mutex_unlock(&ss->mu);
+	sq_wake(fibers);
+	return rc;
+}
+
+static void *sq_syncer_main(void *arg)
+{
+	struct sq_store *ss = arg;
+	pthread_mutex_lock(&ss->mu);
+	for (;;) {
+		uint64_t target = ss->committed;
+		if (target > atomic_load(&ss->durable)) {
+			ss->syncing = target;
+			pthread_cond_signal(&ss->work); /* the writer may run the next group meanwhile */
+			pthread_mutex_unlock(&ss->mu);
+			sq_sync(ss, target);
+			pthread_mutex_lock(&ss->mu);
+		} else if (ss->sync_stop) {
+			break;
+		} else {
+			pthread_cond_wait(&ss->sync_cv, &ss->mu);
+		}
+	}
+	pthread_mutex_unlock(&ss->mu);
+	return NULL;
+}
+
+/* Returns once every group whose commit had started is durable: a read that
+ * ran until now may have seen it, and must not show what a crash could take
+ * back. In a fiber it yields meanwhile. Costs two atomic loads when no group
+ * is being synced. */
+static void sq_wait_durable(struct sq_store *ss)
+{
+	uint64_t target = atomic_load(&ss->committing);
+	if (atomic_load(&ss->durable) >= target)
+		return;
+	struct fiber *f = fiber_self();
+	if (f && !fiber_pause_begin(f))
+		f = NULL;
+	struct sq_job w = {.cv = PTHREAD_COND_INITIALIZER, .fiber = f, .seq = target};
+	pthread_mutex_lock(&ss->mu);
+	if (atomic_load(&ss->durable) >= target) {
+		pthread_mutex_unlock(&ss->mu);
+		if (f) {
+			fiber_wake(f);
+			fiber_yield(f);
+		}
+		return;
+	}
+	w.next = ss->unsynced;
+	ss->unsynced = &w;
+	if (f) {
+		pthread_mutex_unlock(&ss->mu);
+		fiber_yield(f);
+		return;
+	}
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &ss->mu);
+	pthread_mutex_unlock(&ss->mu);
+	pthread_cond_destroy(&w.cv);
+}
+
 /* ---- reads ---- */
 
 static void sq_reader_release(void *arg)
@@ -396,6 +562,8 @@ static int sq_read(struct store *s, store_fn fn, void *ctx, struct err *e)
 	rc = fn(&tx.base, ctx, e);
 	c->in_read--;
 	sq_run(c, rc < 0 ? "ROLLBACK" : "COMMIT");
+	if (!c->in_read)
+		sq_wait_durable(ss);
 	return rc;
 }
 
@@ -433,12 +601,15 @@ static int sq_run_jobs(struct sq_conn *c, struct sq_tx *tx, struct sq_job *batch
  * always do, that is the cheapest; when one fails, the transaction is rolled
  * back and the group runs again with a savepoint per job, so only the failed
  * job's changes are lost (callbacks may run more than once: see store.h). A
- * group of one needs no second run: its failure is the transaction's. */
-static void sq_batch(struct sq_store *ss, struct sq_job *batch)
+ * group of one needs no second run: its failure is the transaction's.
+ * Returns the group's number once it reached COMMIT (its callers are answered
+ * when that group is durable), 0 when it did not (they can be answered now). */
+static uint64_t sq_batch(struct sq_store *ss, struct sq_job *batch)
 {
 	struct sq_conn *c = ss->writer;
 	struct store *s = &ss->base;
 	struct err e0 = {0};
+	uint64_t seq = 0;
 	int ok = SQ_RETRY;
 	for (int pass = 0; ok == SQ_RETRY && pass < 2; pass++) {
 		int rc = sq_run(c, "BEGIN IMMEDIATE");
@@ -456,7 +627,7 @@ static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 		if (ok == SQ_RETRY) {
 			sq_run(c, "ROLLBACK");
 			if (!batch->next)
-				return; /* a group of one: its error is the answer */
+				return 0; /* a group of one: its error is the answer */
 			continue;
 		}
 		if (ok == SQ_DEAD) {
@@ -469,11 +640,13 @@ static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 			sq_run(c, "ROLLBACK");
 			break;
 		}
+		seq = ++ss->seq;
+		atomic_store(&ss->committing, seq); /* readers may see it from now on */
 		rc = sq_run(c, "COMMIT");
 		if (rc == SQLITE_OK) {
 			atomic_fetch_add(&s->commits, 1);
 			atomic_fetch_add(&s->batched, (uint64_t)ok);
-			return;
+			return seq;
 		}
 		sq_error(s, c->db, rc, &e0, "commit");
 		sq_run(c, "ROLLBACK");
@@ -485,6 +658,7 @@ static void sq_batch(struct sq_store *ss, struct sq_job *batch)
 			*j->e = e0;
 			j->rc = e0.code;
 		}
+	return seq;
 }
 
 static void *sq_writer_main(void *arg)
@@ -492,7 +666,12 @@ static void *sq_writer_main(void *arg)
 	struct sq_store *ss = arg;
 	pthread_mutex_lock(&ss->mu);
 	for (;;) {
-		while ((!ss->head && !ss->stopping) || ss->busy)
+		/* one group runs while the previous one is being synced, not more: a
+		 * group committed while an fdatasync runs waits for the next one
+		 * anyway, and the writes that queue meanwhile make one group, not
+		 * several small ones (each commit writes its own copies of the pages
+		 * every group touches) */
+		while ((!ss->head && !ss->stopping) || ss->busy || ss->committed > ss->syncing)
 			pthread_cond_wait(&ss->work, &ss->mu);
 		if (!ss->head)
 			break;
@@ -510,31 +689,31 @@ static void *sq_writer_main(void *arg)
 		last->next = NULL;
 		pthread_mutex_unlock(&ss->mu);
 
-		sq_batch(ss, batch);
+		uint64_t seq = sq_batch(ss, batch);
 
-		/* wake the callers: those blocked on their cv under the lock, those in
-		 * fibers after it (a fiber's job is on its stack: gone once woken) */
+		/* the callers wait for the syncer (or are answered now when nothing
+		 * was committed); the writer goes on with the next group */
 		struct sq_job *fibers = NULL;
 		pthread_mutex_lock(&ss->mu);
 		ss->busy = false;
+		if (seq) {
+			ss->committed = seq;
+			pthread_cond_signal(&ss->sync_cv);
+		}
 		for (struct sq_job *j = batch; j;) {
 			struct sq_job *next = j->next;
-			if (j->fiber) {
-				j->next = fibers;
-				fibers = j;
+			j->seq = seq;
+			if (seq > atomic_load(&ss->durable)) {
+				j->next = ss->unsynced;
+				ss->unsynced = j;
 			} else {
-				j->done = true; /* j may be gone once the lock is released */
-				pthread_cond_signal(&j->cv);
+				sq_release_locked(j, &fibers);
 			}
 			j = next;
 		}
 		if (fibers) {
 			pthread_mutex_unlock(&ss->mu);
-			for (struct sq_job *j = fibers; j;) {
-				struct sq_job *next = j->next;
-				fiber_wake(j->fiber);
-				j = next;
-			}
+			sq_wake(fibers);
 			pthread_mutex_lock(&ss->mu);
 		}
 	}
@@ -553,11 +732,13 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 		if ((rd && rd->in_read) || !fiber_pause_begin(f))
 			f = NULL;
 	}
-	struct sq_job job = {fn, ctx, e, 0, false, PTHREAD_COND_INITIALIZER, NULL, f};
+	struct sq_job job = {fn, ctx, e, 0, false, PTHREAD_COND_INITIALIZER, NULL, f, 0};
 	pthread_mutex_lock(&ss->mu);
-	if (ss->stopping) {
+	if (ss->stopping || ss->sync_failed) {
 		pthread_mutex_unlock(&ss->mu);
-		int rc = err_set(e, ERR_UNAVAILABLE, "database is closing");
+		int rc = err_set(e, ERR_UNAVAILABLE, "%s",
+				 ss->stopping ? "database is closing"
+					      : "database unavailable: a write could not be made durable; restart tinhso");
 		if (f) {
 			fiber_wake(f);
 			fiber_yield(f);
@@ -569,11 +750,16 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 		 * hand-offs (a fiber queues: it must not hold its event thread) */
 		ss->busy = true;
 		pthread_mutex_unlock(&ss->mu);
-		sq_batch(ss, &job);
+		uint64_t seq = sq_batch(ss, &job);
 		pthread_mutex_lock(&ss->mu);
 		ss->busy = false;
+		if (seq)
+			ss->committed = ss->syncing = seq; /* synced just below */
 		pthread_cond_signal(&ss->work); /* jobs queued meanwhile, or a closing writer */
 		pthread_mutex_unlock(&ss->mu);
+		/* and make it durable here too: one fdatasync, no hand-off */
+		if (seq && sq_sync(ss, seq) != 0 && job.rc >= 0)
+			job.rc = err_set(e, ERR_UNAVAILABLE, "%s", sq_not_durable);
 		return job.rc;
 	}
 	if (ss->tail)
@@ -599,6 +785,12 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 static int sq_ping(struct store *s, struct err *e)
 {
 	struct sq_store *ss = (struct sq_store *)s;
+	pthread_mutex_lock(&ss->mu);
+	bool failed = ss->sync_failed;
+	pthread_mutex_unlock(&ss->mu);
+	if (failed)
+		return err_set(e, ERR_UNAVAILABLE, "a write could not be made durable (fdatasync failed); "
+						   "restart tinhso");
 	struct stat st;
 	if (stat(ss->path, &st) != 0)
 		return err_set(e, ERR_UNAVAILABLE, "database file '%s' is missing", ss->path);
@@ -649,6 +841,11 @@ static int sq_backup(struct store *s, const char *path, struct err *e)
 	while ((r = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || r == SQLITE_LOCKED)
 		sqlite3_sleep(50);
 	sqlite3_backup_finish(bk);
+	/* the copy may hold a group that a server is still syncing: make the WAL
+	 * durable first, so that the copy is never ahead of the database */
+	int wal = sq_wal_fd(ss); /* -1: no WAL, nothing to sync */
+	if (wal >= 0)
+		fdatasync(wal);
 	if (r != SQLITE_DONE) {
 		rc = err_set(e, ERR_UNAVAILABLE, "backup failed: %s", sqlite3_errstr(r));
 		goto out;
@@ -753,6 +950,13 @@ static void sq_close(struct store *s)
 	pthread_cond_signal(&ss->ckpt_cv);
 	pthread_mutex_unlock(&ss->mu);
 	pthread_join(ss->writer_thread, NULL);
+	pthread_mutex_lock(&ss->mu);
+	ss->sync_stop = true; /* after the writer: the syncer makes its last groups durable first */
+	pthread_cond_signal(&ss->sync_cv);
+	pthread_mutex_unlock(&ss->mu);
+	pthread_join(ss->sync_thread, NULL);
+	if (ss->wal_fd >= 0)
+		close(ss->wal_fd);
 	pthread_join(ss->ckpt_thread, NULL);
 	/* leave a small database: fold the WAL back in while nobody else writes */
 	sqlite3_wal_checkpoint_v2(ss->writer->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -770,6 +974,7 @@ static void sq_close(struct store *s)
 	pthread_mutex_destroy(&ss->readers_mu);
 	pthread_cond_destroy(&ss->work);
 	pthread_cond_destroy(&ss->ckpt_cv);
+	pthread_cond_destroy(&ss->sync_cv);
 	free(ss->path);
 	free(ss);
 }
@@ -817,11 +1022,14 @@ int store_sqlite_open(struct store **out, const char *path, const struct store_o
 		free(ss);
 		return e->code;
 	}
+	ss->wal_fd = -1;
+	pthread_cond_init(&ss->sync_cv, NULL);
 	pthread_cond_init(&ss->ckpt_cv, NULL);
 	ss->ckpt_next = SQ_CHECKPOINT_PAGES;
 	sqlite3_exec(ss->writer->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
 	sqlite3_wal_hook(ss->writer->db, sq_wal_hook, ss);
 	if (pthread_create(&ss->writer_thread, NULL, sq_writer_main, ss) != 0 ||
+	    pthread_create(&ss->sync_thread, NULL, sq_syncer_main, ss) != 0 ||
 	    pthread_create(&ss->ckpt_thread, NULL, sq_checkpointer_main, ss) != 0)
 		abort();
 	*out = &ss->base;

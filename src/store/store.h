@@ -1,7 +1,7 @@
 /* store.h: the one storage interface. Two backends implement it: sqlite.c
- * (embedded default: WAL, synchronous=FULL, a read connection per thread, one
- * group-committing writer thread) and pg.c (libpq, a connection pool,
- * reconnect). Nothing outside src/store/ sees sqlite3.h or libpq-fe.h.
+ * (embedded default: WAL, a read connection per thread, one group-committing
+ * writer thread, a syncer thread answering writers once their group is on
+ * disk) and pg.c (libpq, a connection pool, reconnect). Nothing outside src/store/ sees sqlite3.h or libpq-fe.h.
  *
  * SQL is written once, in the dialect common to both: parameters are $1..$n
  * (the SQLite backend rewrites them to ?1..?n), times are BIGINT unix

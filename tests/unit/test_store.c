@@ -6,6 +6,7 @@
  * against the same database: point it at a throwaway database only. A few cases are PostgreSQL-only (reconnect after
  * the server killed the connections, deadlock retry, pool exhaustion,
  * statement timeout). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +15,10 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,9 +89,13 @@ static int setup_pg(void **state)
 	return 0;
 }
 
+static bool sync_release(void);
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	if (sync_release())
+		usleep(300 * 1000); /* a failed durability test: let its held threads finish first */
 	store_close(f->s);
 	if (f->kind == STORE_SQLITE) {
 		static const char *const names[] = {"t.db",    "t.db-wal",    "t.db-shm",
@@ -549,6 +556,201 @@ static void test_checkpoint_steps(void **state)
 	assert_true(n >= 1);
 	assert_true(n <= 20);
 	assert_int_equal(count_kv(f->s), 3000);
+}
+
+/* ---- SQLite durability: nothing answered or shown before its fdatasync ---- */
+
+/* test_store links the store statically and libsqlite3 calls fdatasync through
+ * its PLT, so this definition replaces libc's for both. While sync_hold is set
+ * every call waits, so the test can look at the store between a commit and
+ * the fsync that makes it durable. */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+static bool sync_hold;
+static int sync_waiting;
+static bool sync_fail; /* fail every call with EIO */
+
+int fdatasync(int fd)
+{
+	pthread_mutex_lock(&sync_mu);
+	sync_waiting++;
+	pthread_cond_broadcast(&sync_cv);
+	while (sync_hold)
+		pthread_cond_wait(&sync_cv, &sync_mu);
+	sync_waiting--;
+	bool fail = sync_fail;
+	pthread_mutex_unlock(&sync_mu);
+	if (fail) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void sync_set_hold(bool hold)
+{
+	pthread_mutex_lock(&sync_mu);
+	sync_hold = hold;
+	pthread_cond_broadcast(&sync_cv);
+	pthread_mutex_unlock(&sync_mu);
+}
+
+/* Ends a hold left by a failed test; true when there was one. */
+static bool sync_release(void)
+{
+	pthread_mutex_lock(&sync_mu);
+	bool held = sync_hold;
+	sync_hold = false;
+	pthread_cond_broadcast(&sync_cv);
+	pthread_mutex_unlock(&sync_mu);
+	return held;
+}
+
+/* Waits (up to 10 s) until n fdatasync calls are held. */
+static void sync_wait_held(int n)
+{
+	pthread_mutex_lock(&sync_mu);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (sync_waiting < n)
+		if (pthread_cond_timedwait(&sync_cv, &sync_mu, &until) != 0)
+			break;
+	int got = sync_waiting;
+	pthread_mutex_unlock(&sync_mu);
+	if (got < n)
+		fail_msg("%d fdatasync calls held, expected %d", got, n);
+}
+
+struct dw {
+	struct store *s;
+	const char *key;
+	int sleep_ms; /* inside the callback: keeps the writer busy */
+	int rc;
+	int64_t seen; /* readers: rows with that key */
+	atomic_bool done;
+};
+
+static int cb_dw(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct dw *d = arg;
+	if (d->sleep_ms)
+		usleep((useconds_t)d->sleep_ms * 1000);
+	int rc = store_exec(tx, "INSERT INTO kv (k, i, t) VALUES ($1, 1, 'x')", ARGS(SA_TEXT(d->key)), e);
+	return rc < 0 ? rc : 0;
+}
+
+static void *dw_write(void *arg)
+{
+	struct dw *d = arg;
+	struct err e = {0};
+	d->rc = store_write(d->s, cb_dw, d, &e);
+	atomic_store(&d->done, true);
+	return NULL;
+}
+
+static void *dw_read(void *arg)
+{
+	struct dw *d = arg;
+	struct err e = {0};
+	struct one o = {"SELECT count(*) FROM kv WHERE k = $1", ARGS(SA_TEXT(d->key)), 0, -1};
+	d->rc = store_read(d->s, cb_get_int, &o, &e);
+	d->seen = o.v;
+	atomic_store(&d->done, true);
+	return NULL;
+}
+
+/* static, not on the test's stack: when an assertion fails, the threads still
+ * held in fdatasync outlive the test (teardown releases them) */
+static struct dw dw_w, dw_r, dw_a, dw_b, dw_c, dw_r2;
+
+static void test_durable_before_seen(void **state)
+{
+	struct fx *f = fx(state);
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ('k0', 0, 'x')", NOARGS); /* the WAL exists */
+
+	/* 1. a write committed on its caller's thread (the writer was idle) */
+	sync_set_hold(true);
+	dw_w = (struct dw){f->s, "k1", 0, -1, -1, false};
+	dw_r = (struct dw){f->s, "k1", 0, -1, -1, false};
+	pthread_t tw, tr;
+	assert_int_equal(pthread_create(&tw, NULL, dw_write, &dw_w), 0);
+	sync_wait_held(1); /* committed: its fdatasync has begun */
+	assert_int_equal(pthread_create(&tr, NULL, dw_read, &dw_r), 0);
+	usleep(150 * 1000);
+	/* neither the writer is answered nor can a reader show the row before
+	 * the fsync returns (with synchronous=FULL the row was not even visible
+	 * yet; without the read gate the reader returned it at once) */
+	assert_false(atomic_load(&dw_w.done));
+	assert_false(atomic_load(&dw_r.done));
+	sync_set_hold(false);
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	assert_int_equal(dw_w.rc, 0);
+	assert_int_equal(dw_r.rc, 0);
+	assert_int_equal(dw_r.seen, 1);
+
+	/* 2. writes queued behind a busy writer: committed by the writer thread,
+	 * made durable by the syncer */
+	sync_set_hold(true);
+	dw_a = (struct dw){f->s, "k2", 200, -1, -1, false};
+	dw_b = (struct dw){f->s, "k3", 0, -1, -1, false};
+	dw_c = (struct dw){f->s, "k4", 0, -1, -1, false};
+	dw_r2 = (struct dw){f->s, "k4", 0, -1, -1, false};
+	pthread_t ta, tb, tc, tr2;
+	assert_int_equal(pthread_create(&ta, NULL, dw_write, &dw_a), 0);
+	usleep(50 * 1000); /* it holds the writer in its callback */
+	assert_int_equal(pthread_create(&tb, NULL, dw_write, &dw_b), 0);
+	assert_int_equal(pthread_create(&tc, NULL, dw_write, &dw_c), 0);
+	sync_wait_held(2); /* its own fdatasync, then the syncer's for the two queued */
+	assert_int_equal(pthread_create(&tr2, NULL, dw_read, &dw_r2), 0);
+	usleep(150 * 1000);
+	assert_false(atomic_load(&dw_a.done));
+	assert_false(atomic_load(&dw_b.done));
+	assert_false(atomic_load(&dw_c.done));
+	assert_false(atomic_load(&dw_r2.done));
+	sync_set_hold(false);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	pthread_join(tr2, NULL);
+	assert_int_equal(dw_a.rc, 0);
+	assert_int_equal(dw_b.rc, 0);
+	assert_int_equal(dw_c.rc, 0);
+	assert_int_equal(dw_r2.seen, 1);
+	assert_int_equal(count_kv(f->s), 5);
+}
+
+/* A failed fdatasync: the kernel may have dropped the pages, so the writer
+ * waiting for it gets 503, and the store refuses writes and fails its ping
+ * (so /readyz) until it is opened again. */
+static void test_sync_failure(void **state)
+{
+	struct fx *f = fx(state);
+	make_kv(f->s);
+	must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ('k0', 0, 'x')", NOARGS);
+	struct err e = {0};
+	pthread_mutex_lock(&sync_mu);
+	sync_fail = true;
+	pthread_mutex_unlock(&sync_mu);
+	int rc = write1(f->s, "INSERT INTO kv (k, i, t) VALUES ('k1', 1, 'x')", NOARGS, &e);
+	pthread_mutex_lock(&sync_mu);
+	sync_fail = false;
+	pthread_mutex_unlock(&sync_mu);
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_non_null(strstr(e.msg, "durable"));
+	err_clear(&e);
+	rc = write1(f->s, "INSERT INTO kv (k, i, t) VALUES ('k2', 2, 'x')", NOARGS, &e);
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_non_null(strstr(e.msg, "restart"));
+	err_clear(&e);
+	assert_int_equal(store_ping(f->s, &e), ERR_UNAVAILABLE);
+	/* opened again (a restart): what SQLite has is there, writes work */
+	fx_reopen(f, NULL);
+	assert_int_equal(store_ping(f->s, &e), 0);
+	must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ('k3', 3, 'x')", NOARGS);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM kv WHERE k IN ('k0', 'k3')", NOARGS), 2);
 }
 
 /* ---- commit hooks: once per transaction, after every callback ---- */
@@ -1122,7 +1324,8 @@ int main(void)
 	    BOTH(test_get_empty, setup_sqlite),		BOTH(test_backup, setup_sqlite),
 	    BOTH(test_swallowed_error, setup_sqlite),	BOTH(test_read_tx, setup_sqlite),
 	    BOTH(test_schema_change, setup_sqlite),	BOTH(test_commit_hooks, setup_sqlite),
-	    BOTH(test_checkpoint_steps, setup_sqlite),
+	    BOTH(test_checkpoint_steps, setup_sqlite),	BOTH(test_durable_before_seen, setup_sqlite),
+	    BOTH(test_sync_failure, setup_sqlite),
 	};
 	const struct CMUnitTest pg[] = {
 	    BOTH(test_migrate, setup_pg),
