@@ -31,6 +31,7 @@
 #include "base/buf.h"
 #include "base/fiber.h"
 #include "base/log.h"
+#include "store/sqlite_vfs.h"
 #include "store/store_impl.h"
 
 enum { SQ_CACHE = 128 };
@@ -206,7 +207,7 @@ static struct sq_conn *sq_conn_open(struct sq_store *ss, bool reader, struct err
 {
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-	int rc = sqlite3_open_v2(ss->path, &db, flags, NULL);
+	int rc = sqlite3_open_v2(ss->path, &db, flags, sq_vfs());
 	if (rc != SQLITE_OK) {
 		err_set(e, ERR_UNAVAILABLE, "cannot open database '%s': %s", ss->path,
 			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

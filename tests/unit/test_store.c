@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -753,6 +754,100 @@ static void test_sync_failure(void **state)
 	assert_int_equal(read_int(f->s, "SELECT count(*) FROM kv WHERE k IN ('k0', 'k3')", NOARGS), 2);
 }
 
+/* ---- SQLite WAL frames: one write per commit, and recoverable ---- */
+
+/* pwrite calls of SQLite's unix VFS, counted through its system call table */
+static sqlite3_syscall_ptr real_pwrite64;
+static atomic_int pwrites;
+
+static ssize_t count_pwrite64(int fd, const void *b, size_t n, off_t off)
+{
+	atomic_fetch_add(&pwrites, 1);
+	return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, b, n, off);
+}
+
+struct bulk {
+	int from, n;
+};
+
+static int cb_bulk(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct bulk *b = arg;
+	char big[1200];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	for (int i = b->from; i < b->from + b->n; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "b%05d", i);
+		int rc = store_exec(tx, "INSERT INTO kv (k, i, t) VALUES ($1, $2, $3)",
+				    ARGS(SA_TEXT(k), SA_INT(i), SA_TEXT(big)), e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void test_wal_one_write_per_commit(void **state)
+{
+	struct fx *f = fx(state);
+	make_kv(f->s);
+	struct err e = {0};
+	struct bulk b = {0, 10};
+	assert_int_equal(store_write(f->s, cb_bulk, &b, &e), 0); /* the WAL and its header exist */
+
+	sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
+	assert_non_null(unix_vfs);
+	real_pwrite64 = unix_vfs->xGetSystemCall(unix_vfs, "pwrite64");
+	assert_non_null(real_pwrite64);
+	atomic_store(&pwrites, 0);
+	assert_int_equal(unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", (sqlite3_syscall_ptr)count_pwrite64),
+			 SQLITE_OK);
+	/* 60 rows of 1.2 KB: about 25 pages, 50 frame writes as SQLite issues them;
+	 * then 20 single-row commits */
+	b = (struct bulk){10, 60};
+	int rc = store_write(f->s, cb_bulk, &b, &e);
+	int bulk_writes = atomic_exchange(&pwrites, 0);
+	for (int i = 0; i < 20 && rc == 0; i++) {
+		b = (struct bulk){100 + i, 1};
+		rc = store_write(f->s, cb_bulk, &b, &e);
+	}
+	int small_writes = atomic_load(&pwrites);
+	unix_vfs->xSetSystemCall(unix_vfs, "pwrite64", real_pwrite64);
+	assert_int_equal(rc, 0);
+	print_message("sqlite: a 60-row commit took %d pwrite calls, 20 one-row commits %d\n", bulk_writes,
+		      small_writes);
+	/* the frames of a commit under 128 KiB go out in one call */
+	assert_int_equal(bulk_writes, 1);
+	assert_int_equal(small_writes, 20);
+
+	/* a crash now: the files as they are, without a checkpoint or close, open
+	 * with every committed row (recovery replays the WAL written that way) */
+	char src[128], dst[128];
+	static const char *const ext[] = {"", "-wal"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(src, sizeof src, "%s/t.db%s", f->dir, ext[i]);
+		snprintf(dst, sizeof dst, "%s/copy.db%s", f->dir, ext[i]);
+		FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+		assert_non_null(in);
+		assert_non_null(out);
+		char chunk[65536];
+		size_t n;
+		while ((n = fread(chunk, 1, sizeof chunk, in)) > 0)
+			assert_int_equal(fwrite(chunk, 1, n, out), n);
+		fclose(in);
+		fclose(out);
+	}
+	char url[160];
+	snprintf(url, sizeof url, "sqlite:%s/copy.db", f->dir);
+	struct store *copy;
+	assert_int_equal(store_open(&copy, url, &default_opt, &e), 0);
+	assert_int_equal(count_kv(copy), 90);
+	assert_int_equal(read_int(copy, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'",
+				  NOARGS),
+			 1);
+	store_close(copy);
+}
+
 /* ---- commit hooks: once per transaction, after every callback ---- */
 
 static int hook_count(struct store_tx *tx, void *arg, struct err *e)
@@ -1325,7 +1420,7 @@ int main(void)
 	    BOTH(test_swallowed_error, setup_sqlite),	BOTH(test_read_tx, setup_sqlite),
 	    BOTH(test_schema_change, setup_sqlite),	BOTH(test_commit_hooks, setup_sqlite),
 	    BOTH(test_checkpoint_steps, setup_sqlite),	BOTH(test_durable_before_seen, setup_sqlite),
-	    BOTH(test_sync_failure, setup_sqlite),
+	    BOTH(test_sync_failure, setup_sqlite),	BOTH(test_wal_one_write_per_commit, setup_sqlite),
 	};
 	const struct CMUnitTest pg[] = {
 	    BOTH(test_migrate, setup_pg),
