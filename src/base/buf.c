@@ -30,7 +30,7 @@ void buf_grow(struct buf *b, size_t extra)
 {
 	if (b->len + extra + 1 <= b->cap)
 		return;
-	size_t cap = b->cap ? b->cap : 64;
+	size_t cap = b->cap ? b->cap : 256; /* a log line or a small JSON answer: one allocation */
 	while (cap < b->len + extra + 1) {
 		if (cap > ((size_t)-1) / 2)
 			abort();

@@ -982,7 +982,7 @@ int http_start(struct http_server **out, const struct http_options *opt, const s
 		{MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout, NULL},
 		/* MHD clears a connection's pool for every request: keep it small. Headers
 		 * above HEADER_LIMIT get our JSON 431; far above it, MHD's own 431. */
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 20 * 1024, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
 		{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
 		{opt->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opt->tls_cert_pem},
