@@ -27,6 +27,7 @@
 #endif
 
 #ifdef FIBER_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 enum { FIBER_STACK = 2 << 20 }; /* instrumented frames are larger */
 #else
@@ -171,6 +172,11 @@ static void trampoline(void)
 static void ctx_init(struct fiber *f)
 {
 	char *bottom = f->map + page_size(), *top = f->map + f->map_size;
+#ifdef FIBER_ASAN
+	/* a stack from the cache keeps the poisoned redzones of the frames its
+	 * last fiber left when it switched away for good */
+	__asan_unpoison_memory_region(bottom, (size_t)(top - bottom));
+#endif
 #ifdef FIBER_ASM
 	(void)bottom;
 	uint64_t *sp = (uint64_t *)((uintptr_t)top & ~(uintptr_t)15);

@@ -1027,7 +1027,10 @@ int store_sqlite_open(struct store **out, const char *path, const struct store_o
 	pthread_cond_init(&ss->sync_cv, NULL);
 	pthread_cond_init(&ss->ckpt_cv, NULL);
 	ss->ckpt_next = SQ_CHECKPOINT_PAGES;
-	sqlite3_exec(ss->writer->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+	/* checkpoints are the checkpointer's; a WAL that grew during a burst is
+	 * cut back to 64 MiB when it starts again from its beginning */
+	sqlite3_exec(ss->writer->db, "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864", NULL, NULL,
+		     NULL);
 	sqlite3_wal_hook(ss->writer->db, sq_wal_hook, ss);
 	if (pthread_create(&ss->writer_thread, NULL, sq_writer_main, ss) != 0 ||
 	    pthread_create(&ss->sync_thread, NULL, sq_syncer_main, ss) != 0 ||
