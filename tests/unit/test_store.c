@@ -663,7 +663,9 @@ static void *dw_read(void *arg)
 
 /* static, not on the test's stack: when an assertion fails, the threads still
  * held in fdatasync outlive the test (teardown releases them) */
-static struct dw dw_w, dw_r, dw_a, dw_b, dw_c, dw_r2;
+enum { DW_QUEUED = 16 };
+static struct dw dw_w, dw_r, dw_a, dw_r2, dw_q[DW_QUEUED];
+static char dw_qkey[DW_QUEUED][8];
 
 static void test_durable_before_seen(void **state)
 {
@@ -692,35 +694,37 @@ static void test_durable_before_seen(void **state)
 	assert_int_equal(dw_r.rc, 0);
 	assert_int_equal(dw_r.seen, 1);
 
-	/* 2. writes queued behind a busy writer: committed by the writer thread,
-	 * made durable by the syncer */
+	/* 2. writes queued behind a busy writer: a group of them committed by the
+	 * writer thread while the first write's fsync is held (enough of them
+	 * queue not to wait for it: SQ_GROUP_MIN), made durable by the syncer */
 	sync_set_hold(true);
 	dw_a = (struct dw){f->s, "k2", 200, -1, -1, false};
-	dw_b = (struct dw){f->s, "k3", 0, -1, -1, false};
-	dw_c = (struct dw){f->s, "k4", 0, -1, -1, false};
-	dw_r2 = (struct dw){f->s, "k4", 0, -1, -1, false};
-	pthread_t ta, tb, tc, tr2;
+	dw_r2 = (struct dw){f->s, "q15", 0, -1, -1, false};
+	pthread_t ta, tq[DW_QUEUED], tr2;
 	assert_int_equal(pthread_create(&ta, NULL, dw_write, &dw_a), 0);
 	usleep(50 * 1000); /* it holds the writer in its callback */
-	assert_int_equal(pthread_create(&tb, NULL, dw_write, &dw_b), 0);
-	assert_int_equal(pthread_create(&tc, NULL, dw_write, &dw_c), 0);
-	sync_wait_held(2); /* its own fdatasync, then the syncer's for the two queued */
+	for (int i = 0; i < DW_QUEUED; i++) {
+		snprintf(dw_qkey[i], sizeof dw_qkey[i], "q%d", i);
+		dw_q[i] = (struct dw){f->s, dw_qkey[i], 0, -1, -1, false};
+		assert_int_equal(pthread_create(&tq[i], NULL, dw_write, &dw_q[i]), 0);
+	}
+	sync_wait_held(2); /* its own fdatasync, then the syncer's for the queued */
 	assert_int_equal(pthread_create(&tr2, NULL, dw_read, &dw_r2), 0);
 	usleep(150 * 1000);
 	assert_false(atomic_load(&dw_a.done));
-	assert_false(atomic_load(&dw_b.done));
-	assert_false(atomic_load(&dw_c.done));
+	for (int i = 0; i < DW_QUEUED; i++)
+		assert_false(atomic_load(&dw_q[i].done));
 	assert_false(atomic_load(&dw_r2.done));
 	sync_set_hold(false);
 	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	pthread_join(tc, NULL);
+	for (int i = 0; i < DW_QUEUED; i++)
+		pthread_join(tq[i], NULL);
 	pthread_join(tr2, NULL);
 	assert_int_equal(dw_a.rc, 0);
-	assert_int_equal(dw_b.rc, 0);
-	assert_int_equal(dw_c.rc, 0);
+	for (int i = 0; i < DW_QUEUED; i++)
+		assert_int_equal(dw_q[i].rc, 0);
 	assert_int_equal(dw_r2.seen, 1);
-	assert_int_equal(count_kv(f->s), 5);
+	assert_int_equal(count_kv(f->s), 3 + DW_QUEUED);
 }
 
 /* A failed fdatasync: the kernel may have dropped the pages, so the writer
