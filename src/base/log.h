@@ -13,8 +13,13 @@ extern int log_level;
 int log_level_parse(const char *s);
 void log_set_request_id(const char *rid); /* thread-local; NULL clears */
 void log_write(int level, const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Writes one raw, already-JSON line (the access log). */
+/* Writes one raw, already-JSON line now. */
 void log_json_line(const char *json, unsigned len);
+/* The same for an access line, written with others of this thread in one
+ * call, at most 200 ms later (log.c). */
+void log_access_line(const char *json, unsigned len);
+/* Writes every thread's waiting access lines (at shutdown). */
+void log_flush(void);
 
 #define LOG_AT(lvl, ...)                                                                                               \
 	do {                                                                                                           \

@@ -898,7 +898,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 			jw_kstr(&w, "aborted", "connection closed before the response completed");
 		jw_obj_end(&w);
-		log_json_line(lb.ptr, (unsigned)lb.len);
+		log_access_line(lb.ptr, (unsigned)lb.len);
 		buf_free(&lb);
 	}
 	if (r->json)
@@ -1034,6 +1034,7 @@ void http_stop(struct http_server *s, int drain_ms)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
+	log_flush(); /* the last access lines */
 }
 
 static void route_label(struct http_server *s, int ri, struct buf *out)

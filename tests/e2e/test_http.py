@@ -1,5 +1,7 @@
 """The HTTP layer: health, metrics, headers, errors and limits."""
+import json
 import socket
+import time
 
 import requests
 
@@ -11,6 +13,34 @@ def test_livez_readyz(server):
     assert r.status_code == 200 and r.json() == {"status": "ok"}
     r = server.get("/readyz")
     assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_access_log_lines(server):
+    """One JSON access line per request; lines are written in batches, but
+    within a fraction of a second, without a restart."""
+    sent = []
+    for path in ("/api/v1/agencies/000.00.31.H23", "/api/v1/agencies?level=district", "/api/v1/no-such-thing"):
+        r = server.get(path)
+        sent.append((r.headers["X-Request-Id"], r.status_code, path))
+    t0 = time.monotonic()
+    while True:
+        with open(server.log_path, encoding="utf-8") as f:
+            lines = [json.loads(x) for x in f if '"type":"access"' in x]
+        mine = [x for x in lines if x["request_id"] in {rid for rid, _, _ in sent}]
+        if len(mine) >= len(sent) or time.monotonic() - t0 > 5:
+            break
+        time.sleep(0.05)
+    assert time.monotonic() - t0 < 2, "access lines are late"
+    assert len(mine) == len(sent)  # one each
+    quiet = server.get("/livez").headers["X-Request-Id"]  # health checks are not logged
+    by_id = {x["request_id"]: x for x in mine}
+    for rid, status, path in sent:
+        x = by_id[rid]
+        assert (x["method"], x["path"], x["status"], x["level"]) == ("GET", path.split("?")[0], status, "info")
+        assert x["ms"] >= 0 and x["ip"] == "127.0.0.1"
+    time.sleep(0.5)
+    with open(server.log_path, encoding="utf-8") as f:
+        assert quiet not in f.read()
 
 
 def test_security_headers_and_request_id(server):
