@@ -1,6 +1,9 @@
 /* audit.c: the hash-chained, signed audit trail. */
 #include "audit/audit.h"
 
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -223,28 +226,65 @@ struct list_ctx {
 	int64_t total;
 };
 
-#define AUDIT_WHERE                                                                                                    \
-	" WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1) AND (CAST($2 AS TEXT) IS NULL OR object = $2) AND "          \
-	"(CAST($3 AS TEXT) IS NULL OR action = $3) AND at >= $4 AND at <= $5"
+/* The WHERE clause holds only the filters given, so that the planner can use
+ * the indexes (a "($1 IS NULL OR actor = $1)" clause hides them from SQLite's,
+ * and open time bounds made it sort the whole log by seq: every list read all
+ * of it). With several of actor, object and action, the most selective one
+ * (object, then actor, then action) is the one left indexable: the others are
+ * compared as "col || '' = $n", which no index serves on either database, as
+ * SQLite has no statistics to tell that an action matches far more entries
+ * than an object. The variants of each query are built once, in static
+ * storage: the statement caches know a statement by its text's address. */
+enum { AF_N = 5, AF_VARIANTS = 1 << AF_N, AF_ACTOR = 1 << 2, AF_OBJECT = 1 << 3 };
+static const char *const af_term[AF_N] = {"at >=", "at <=", "actor", "object", "action"};
+static char af_count[AF_VARIANTS][200], af_list[AF_VARIANTS][360];
+static pthread_once_t af_once = PTHREAD_ONCE_INIT;
+
+static void af_build(void)
+{
+	for (int m = 0; m < AF_VARIANTS; m++) {
+		struct buf w = BUF_INIT;
+		int p = 1, indexed = m & AF_OBJECT ? 3 : m & AF_ACTOR ? 2 : 4;
+		for (int i = 0; i < AF_N; i++) {
+			if (!(m & (1 << i)))
+				continue;
+			buf_puts(&w, p == 1 ? " WHERE " : " AND ");
+			if (i < 2)
+				buf_printf(&w, "%s $%d", af_term[i], p++);
+			else
+				buf_printf(&w, "%s%s = $%d", af_term[i], i == indexed ? "" : " || ''", p++);
+		}
+		snprintf(af_count[m], sizeof af_count[m], "SELECT count(*) FROM audit_log%s", w.len ? w.ptr : "");
+		snprintf(af_list[m], sizeof af_list[m],
+			 "SELECT seq, at, actor, action, object, change, request_id, hash, prev_hash, signature, key_id "
+			 "FROM audit_log%s ORDER BY seq DESC LIMIT $%d OFFSET $%d",
+			 w.len ? w.ptr : "", p, p + 1);
+		buf_free(&w);
+	}
+}
 
 static int list_fn(struct store_tx *tx, void *arg, struct err *e)
 {
 	struct list_ctx *l = arg;
 	const struct audit_filter *f = l->f;
-	int64_t to = f->to_us ? f->to_us : INT64_MAX;
-	int rc = store_get_int(tx, "SELECT count(*) FROM audit_log" AUDIT_WHERE,
-			       ARGS(SA_TEXT(f->actor), SA_TEXT(f->object), SA_TEXT(f->action), SA_INT(f->from_us),
-				    SA_INT(to)),
-			       &l->total, e);
+	pthread_once(&af_once, af_build);
+	struct store_arg given[AF_N] = {SA_INT(f->from_us), SA_INT(f->to_us), SA_TEXT(f->actor), SA_TEXT(f->object),
+					SA_TEXT(f->action)};
+	bool has[AF_N] = {f->from_us != 0, f->to_us != 0, f->actor != NULL, f->object != NULL, f->action != NULL};
+	struct store_arg args[AF_N + 2];
+	int n = 0, m = 0;
+	for (int i = 0; i < AF_N; i++)
+		if (has[i]) {
+			m |= 1 << i;
+			args[n++] = given[i];
+		}
+	int rc = store_get_int(tx, af_count[m], args, n, &l->total, e);
 	if (rc < 0)
 		return rc;
+	args[n++] = SA_INT(f->per_page);
+	args[n++] = SA_INT((int64_t)(f->page - 1) * f->per_page);
 	struct store_q *q;
-	rc = store_query(tx,
-			 "SELECT seq, at, actor, action, object, change, request_id, hash, prev_hash, signature, key_id "
-			 "FROM audit_log" AUDIT_WHERE " ORDER BY seq DESC LIMIT $6 OFFSET $7",
-			 ARGS(SA_TEXT(f->actor), SA_TEXT(f->object), SA_TEXT(f->action), SA_INT(f->from_us), SA_INT(to),
-			      SA_INT(f->per_page), SA_INT((int64_t)(f->page - 1) * f->per_page)),
-			 &q, e);
+	rc = store_query(tx, af_list[m], args, n, &q, e);
 	if (rc < 0)
 		return rc;
 	l->items = arena_alloc(l->c->a, sizeof *l->items * (size_t)f->per_page);
