@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -101,7 +102,7 @@ struct sq_store {
  * default), then every SQ_CHECKPOINT_STEP frames more while it cannot start
  * again: small steps keep each checkpoint's fsync of the database short, so
  * that the commits' fsyncs queued behind it do not stall. */
-enum { SQ_CHECKPOINT_PAGES = 1000, SQ_CHECKPOINT_STEP = 500 };
+enum { SQ_CHECKPOINT_PAGES = 1000, SQ_CHECKPOINT_STEP = 500, SQ_WAL_MAX_PAGES = 262144, SQ_IDLE_MS = 1000 };
 
 struct sq_tx {
 	struct store_tx base;
@@ -664,6 +665,34 @@ static uint64_t sq_batch(struct sq_store *ss, struct sq_job *batch)
 	return seq;
 }
 
+/* The checkpointer's PASSIVE checkpoints never finish while writes keep
+ * coming (each copies the frames there were when it began, and more arrive
+ * meanwhile), and only a finished one lets the WAL start again from its
+ * beginning: under a long burst the WAL would grow by about 50 MiB a second
+ * here, until the disk is full. So once it holds wal_max_pages frames (1 GiB),
+ * the caller holding the writer connection (between two groups) runs a
+ * RESTART checkpoint: it copies the frames the checkpointer has not, syncs the
+ * database and waits for the readers to leave the WAL, so that the next commit
+ * starts it again. Writes wait meanwhile (50 to 80 ms here), which is why the
+ * bound is high: a province's load never reaches it, a bulk import does every
+ * 20 s or so. The file itself is emptied when the writes pause (see
+ * sq_checkpointer_main). */
+static void sq_wal_bound(struct sq_store *ss)
+{
+	pthread_mutex_lock(&ss->mu);
+	bool full = ss->wal_pages >= ss->opt.wal_max_pages;
+	pthread_mutex_unlock(&ss->mu);
+	if (!full)
+		return;
+	int rc = sqlite3_wal_checkpoint_v2(ss->writer->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warn("checkpoint (restart): %s", sqlite3_errmsg(ss->writer->db));
+	atomic_fetch_add(&ss->base.checkpoints, 1);
+	pthread_mutex_lock(&ss->mu);
+	ss->wal_pages = 0; /* until the next commit's count */
+	pthread_mutex_unlock(&ss->mu);
+}
+
 static void *sq_writer_main(void *arg)
 {
 	struct sq_store *ss = arg;
@@ -698,6 +727,7 @@ static void *sq_writer_main(void *arg)
 		pthread_mutex_unlock(&ss->mu);
 
 		uint64_t seq = sq_batch(ss, batch);
+		sq_wal_bound(ss);
 
 		/* the callers wait for the syncer (or are answered now when nothing
 		 * was committed); the writer goes on with the next group */
@@ -759,6 +789,7 @@ static int sq_write(struct store *s, store_fn fn, void *ctx, struct err *e)
 		ss->busy = true;
 		pthread_mutex_unlock(&ss->mu);
 		uint64_t seq = sq_batch(ss, &job);
+		sq_wal_bound(ss);
 		pthread_mutex_lock(&ss->mu);
 		ss->busy = false;
 		if (seq)
@@ -915,7 +946,9 @@ static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 
 /* PASSIVE checkpoints on a connection of their own: they copy WAL frames into
  * the database without blocking the writer or the readers; the next commit
- * after a complete one starts the WAL from the beginning again. */
+ * after a complete one starts the WAL from the beginning again. When no frame
+ * has been written for SQ_IDLE_MS, a TRUNCATE checkpoint empties the WAL file,
+ * which a burst of writes may have grown to hundreds of MiB. */
 static void *sq_checkpointer_main(void *arg)
 {
 	struct sq_store *ss = arg;
@@ -925,10 +958,34 @@ static void *sq_checkpointer_main(void *arg)
 		log_error("checkpointer: %s; the WAL will grow until restart", e.msg);
 		return NULL;
 	}
+	int pages_seen = -1;
 	pthread_mutex_lock(&ss->mu);
 	while (!ss->ckpt_stop) {
 		if (ss->wal_pages < ss->ckpt_next) {
-			pthread_cond_wait(&ss->ckpt_cv, &ss->mu);
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += SQ_IDLE_MS / 1000;
+			until.tv_nsec += (long)(SQ_IDLE_MS % 1000) * 1000000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			if (pthread_cond_timedwait(&ss->ckpt_cv, &ss->mu, &until) != ETIMEDOUT)
+				continue;
+			/* frames, not commits: the LGSP worker's claim commits each
+			 * second, writing nothing when there is nothing to send */
+			bool idle = ss->wal_pages == pages_seen && ss->wal_pages > 0;
+			pages_seen = ss->wal_pages;
+			if (!idle)
+				continue;
+			pthread_mutex_unlock(&ss->mu);
+			int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+			atomic_fetch_add(&ss->base.checkpoints, 1);
+			pthread_mutex_lock(&ss->mu);
+			if (rc == SQLITE_OK) {
+				ss->wal_pages = pages_seen = 0;
+				ss->ckpt_next = SQ_CHECKPOINT_PAGES;
+			}
 			continue;
 		}
 		pthread_mutex_unlock(&ss->mu);
@@ -1020,6 +1077,8 @@ int store_sqlite_open(struct store **out, const char *path, const struct store_o
 	ss->opt = *opt;
 	if (ss->opt.batch_max < 1)
 		ss->opt.batch_max = 1;
+	if (ss->opt.wal_max_pages < 1)
+		ss->opt.wal_max_pages = SQ_WAL_MAX_PAGES;
 	pthread_mutex_init(&ss->mu, NULL);
 	pthread_mutex_init(&ss->readers_mu, NULL);
 	pthread_cond_init(&ss->work, NULL);
@@ -1035,10 +1094,7 @@ int store_sqlite_open(struct store **out, const char *path, const struct store_o
 	pthread_cond_init(&ss->sync_cv, NULL);
 	pthread_cond_init(&ss->ckpt_cv, NULL);
 	ss->ckpt_next = SQ_CHECKPOINT_PAGES;
-	/* checkpoints are the checkpointer's; a WAL that grew during a burst is
-	 * cut back to 64 MiB when it starts again from its beginning */
-	sqlite3_exec(ss->writer->db, "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864", NULL, NULL,
-		     NULL);
+	sqlite3_exec(ss->writer->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL); /* the checkpointer's */
 	sqlite3_wal_hook(ss->writer->db, sq_wal_hook, ss);
 	if (pthread_create(&ss->writer_thread, NULL, sq_writer_main, ss) != 0 ||
 	    pthread_create(&ss->sync_thread, NULL, sq_syncer_main, ss) != 0 ||

@@ -70,6 +70,7 @@ struct store_options {
 	int pool_size;	     /* postgres connections; sqlite ignores */
 	int busy_timeout_ms; /* sqlite busy timeout; pg statement timeout */
 	int batch_max;	     /* sqlite group commit: max callbacks per transaction */
+	int wal_max_pages;   /* sqlite: WAL frames that make the writer restart it (0: 16384, 64 MiB) */
 };
 
 /* Opens "sqlite:PATH" or "postgres://..." / "postgresql://...". Does not migrate.

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -852,6 +853,79 @@ static void test_wal_one_write_per_commit(void **state)
 	store_close(copy);
 }
 
+/* ---- SQLite WAL size: bounded under a burst, emptied when writes pause ---- */
+
+enum { WB_THREADS = 8, WB_PER = 300, WB_MAX_PAGES = 1500 };
+
+struct wb {
+	struct store *s;
+	int t, failed;
+};
+
+static int cb_wb(struct store_tx *tx, void *arg, struct err *e)
+{
+	struct cw_job *j = arg;
+	char big[3000];
+	memset(big, 'w', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	int rc = store_exec(tx, "INSERT INTO w (t, i, note) VALUES ($1, $2, $3)", ARGS(SA_INT(j->t), SA_INT(j->i), SA_TEXT(big)),
+			    e);
+	return rc < 0 ? rc : 0;
+}
+
+static void *wb_thread(void *arg)
+{
+	struct wb *w = arg;
+	for (int i = 0; i < WB_PER; i++) {
+		struct cw_job j = {w->t, i};
+		struct err e = {0};
+		if (store_write(w->s, cb_wb, &j, &e) != 0)
+			w->failed++;
+	}
+	return NULL;
+}
+
+static int64_t wal_size(struct fx *f)
+{
+	char p[128];
+	snprintf(p, sizeof p, "%s/t.db-wal", f->dir);
+	struct stat st;
+	return stat(p, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+static void test_wal_bounded(void **state)
+{
+	struct fx *f = fx(state);
+	struct store_options opt = default_opt;
+	opt.wal_max_pages = WB_MAX_PAGES;
+	fx_reopen(f, &opt);
+	must_write(f->s, "CREATE TABLE w (t BIGINT NOT NULL, i BIGINT NOT NULL, note TEXT, PRIMARY KEY (t, i))", NOARGS);
+	pthread_t th[WB_THREADS];
+	struct wb w[WB_THREADS];
+	for (int t = 0; t < WB_THREADS; t++) {
+		w[t] = (struct wb){f->s, t, 0};
+		assert_int_equal(pthread_create(&th[t], NULL, wb_thread, &w[t]), 0);
+	}
+	for (int t = 0; t < WB_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(w[t].failed, 0);
+	}
+	/* 2400 rows of 3 KB: about 10 MiB of frames; the WAL stays near its bound
+	 * (one group of frames more at most) */
+	int64_t size = wal_size(f);
+	print_message("sqlite: WAL after 2400 writes of 3 KB: %lld bytes (bound %d frames)\n", (long long)size,
+		      WB_MAX_PAGES);
+	assert_true(size > 0);
+	assert_true(size < (int64_t)(WB_MAX_PAGES + 600) * 4120);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM w", NOARGS), WB_THREADS * WB_PER);
+	/* writes have paused: the file is emptied (within a few seconds) */
+	for (int i = 0; i < 100 && wal_size(f) != 0; i++)
+		usleep(100 * 1000);
+	assert_int_equal(wal_size(f), 0);
+	must_write(f->s, "INSERT INTO w (t, i, note) VALUES (99, 0, 'after')", NOARGS);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM w", NOARGS), WB_THREADS * WB_PER + 1);
+}
+
 /* ---- commit hooks: once per transaction, after every callback ---- */
 
 static int hook_count(struct store_tx *tx, void *arg, struct err *e)
@@ -1425,6 +1499,7 @@ int main(void)
 	    BOTH(test_schema_change, setup_sqlite),	BOTH(test_commit_hooks, setup_sqlite),
 	    BOTH(test_checkpoint_steps, setup_sqlite),	BOTH(test_durable_before_seen, setup_sqlite),
 	    BOTH(test_sync_failure, setup_sqlite),	BOTH(test_wal_one_write_per_commit, setup_sqlite),
+	    BOTH(test_wal_bounded, setup_sqlite),
 	};
 	const struct CMUnitTest pg[] = {
 	    BOTH(test_migrate, setup_pg),
