@@ -70,7 +70,8 @@ struct store_options {
 	int pool_size;	     /* postgres connections; sqlite ignores */
 	int busy_timeout_ms; /* sqlite busy timeout; pg statement timeout */
 	int batch_max;	     /* sqlite group commit: max callbacks per transaction */
-	int wal_max_pages;   /* sqlite: WAL frames that make the writer restart it (0: 16384, 64 MiB) */
+	int wal_max_pages;   /* sqlite: WAL frames that make the writer restart it (0: 262144, 1 GiB) */
+	int wal_idle_ms;     /* sqlite: no frame written for this long empties the WAL file (0: 30 s) */
 };
 
 /* Opens "sqlite:PATH" or "postgres://..." / "postgresql://...". Does not migrate.

@@ -898,6 +898,7 @@ static void test_wal_bounded(void **state)
 	struct fx *f = fx(state);
 	struct store_options opt = default_opt;
 	opt.wal_max_pages = WB_MAX_PAGES;
+	opt.wal_idle_ms = 300;
 	fx_reopen(f, &opt);
 	must_write(f->s, "CREATE TABLE w (t BIGINT NOT NULL, i BIGINT NOT NULL, note TEXT, PRIMARY KEY (t, i))", NOARGS);
 	pthread_t th[WB_THREADS];
