@@ -1669,21 +1669,24 @@ struct list_ctx {
 };
 
 /* One query serves every caller: the visibility rule is part of the WHERE,
- * chosen by parameters (a citizen's id, an official's agency path, or all). */
+ * chosen by parameters (a citizen's id, an official's agency path, or all).
+ * Each filter is an optional condition (store.h: kept only when its
+ * parameters are given), so that the planner sees only the filters in use and
+ * can serve them from the indexes: an agency's subtree as the codes of its
+ * agencies (a few hundred), then its dossiers through dossier_agencies or
+ * dossiers_current, rather than a test of every dossier. */
 #define LIST_WHERE                                                                                                     \
-	" WHERE (CAST($1 AS BIGINT) IS NULL OR d.applicant_user_id = $1)"                                             \
-	" AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM dossier_agencies da JOIN agencies g ON g.code = "   \
-	"da.agency_code WHERE da.dossier_code = d.code AND substr(g.path, 1, length($2)) = $2))"                       \
-	" AND (CAST($3 AS BIGINT) IS NULL OR d.status = $3)"                                                           \
-	" AND (CAST($4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM agencies g2 WHERE g2.code = d.current_agency AND "    \
-	"substr(g2.path, 1, length($4)) = $4))"                                                                        \
-	" AND (CAST($5 AS BIGINT) IS NULL OR d.assignee_user_id = $5)"                                                 \
-	" AND (CAST($6 AS BIGINT) IS NULL OR (d.status IN (2, 4) AND d.paused_at IS NULL AND d.due_at < $6))"          \
-	" AND (CAST($7 AS BIGINT) IS NULL OR (d.status IN (2, 4) AND d.paused_at IS NULL AND d.due_at >= $7 AND "     \
-	"d.due_at <= $8))"                                                                                             \
-	" AND (CAST($9 AS TEXT) IS NULL OR d.code = $10 OR d.applicant_name_fold LIKE $9)"                             \
-	" AND (CAST($11 AS TEXT) IS NULL OR d.procedure_code = $11)"                                                   \
-	" AND (CAST($12 AS BIGINT) IS NULL OR NOT (d.status IN (2, 4) AND d.paused_at IS NULL AND d.due_at < $12))"
+	" WHERE 1 = 1 [[AND d.applicant_user_id = $1]]"                                                                \
+	" [[AND d.code IN (SELECT da.dossier_code FROM dossier_agencies da WHERE da.agency_code IN "                   \
+	"(SELECT g.code FROM agencies g WHERE substr(g.path, 1, length($2)) = $2))]]"                                  \
+	" [[AND d.status = $3]]"                                                                                       \
+	" [[AND d.current_agency IN (SELECT g2.code FROM agencies g2 WHERE substr(g2.path, 1, length($4)) = $4)]]"     \
+	" [[AND d.assignee_user_id = $5]]"                                                                             \
+	" [[AND d.status IN (2, 4) AND d.paused_at IS NULL AND d.due_at < $6]]"                                        \
+	" [[AND d.status IN (2, 4) AND d.paused_at IS NULL AND d.due_at >= $7 AND d.due_at <= $8]]"                    \
+	" [[AND (d.code = $10 OR d.applicant_name_fold LIKE $9)]]"                                                     \
+	" [[AND d.procedure_code = $11]]"                                                                              \
+	" [[AND NOT (d.status IN (2, 4) AND d.paused_at IS NULL AND d.due_at < $12)]]"
 
 static int list_fn(struct store_tx *tx, void *arg, struct err *e)
 {

@@ -1177,7 +1177,8 @@ struct list_tx {
 	int64_t total;
 };
 
-#define LIST_WHERE " WHERE (CAST($1 AS TEXT) IS NULL OR role = $1) AND (CAST($2 AS TEXT) IS NULL OR agency_code = $2)"
+/* optional conditions (store.h): only the filters given reach the planner */
+#define LIST_WHERE " WHERE 1 = 1 [[AND role = $1]] [[AND agency_code = $2]]"
 
 static int list_fn(struct store_tx *tx, void *arg, struct err *e)
 {

@@ -1,8 +1,13 @@
 /* store.c: backend selection, dispatch, the one-row helpers and migrations. */
 #include "store/store.h"
 
+#include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/embed.h"
 #include "base/log.h"
 #include "base/time.h"
@@ -61,8 +66,124 @@ int store_tx_run_hooks(struct store_tx *tx, struct err *e)
 int store_read(struct store *s, store_fn fn, void *ctx, struct err *e) { return s->ops->read(s, fn, ctx, e); }
 int store_write(struct store *s, store_fn fn, void *ctx, struct err *e) { return s->ops->write(s, fn, ctx, e); }
 
+/* ---- optional conditions: "[[ ... ]]" (store.h) ---- */
+
+enum { OPT_MAX_ARGS = 64, OPT_BUCKETS = 256 };
+
+struct opt_variant {
+	const char *tmpl; /* the caller's text: its address is the key */
+	uint64_t nulls;	  /* bit n-1: $n bound to NULL */
+	char *sql;	  /* kept for the process's life: the statement caches key on its address */
+	int nkeep;
+	unsigned char keep[OPT_MAX_ARGS]; /* the new $k+1 is the caller's $keep[k]+1 */
+	struct opt_variant *next;
+};
+
+static pthread_mutex_t opt_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct opt_variant *opt_table[OPT_BUCKETS];
+
+/* The parameter number at p ("$12" gives 12), 0 when p is no parameter; *end after it. */
+static int opt_param(const char *p, const char **end)
+{
+	int n = 0;
+	const char *q = p + 1;
+	if (*p != '$' || !isdigit((unsigned char)*q))
+		return 0;
+	while (isdigit((unsigned char)*q) && n < 1000)
+		n = n * 10 + (*q++ - '0');
+	*end = q;
+	return n;
+}
+
+static struct opt_variant *opt_build(const char *tmpl, uint64_t nulls)
+{
+	struct buf kept = BUF_INIT;
+	for (const char *p = tmpl; *p;) {
+		const char *open = strstr(p, "[["), *close = open ? strstr(open + 2, "]]") : NULL;
+		if (!close) {
+			buf_puts(&kept, p);
+			break;
+		}
+		buf_append(&kept, p, (size_t)(open - p));
+		bool keep = true;
+		for (const char *q = open + 2, *end; q < close; q++) {
+			int n = opt_param(q, &end);
+			if (n >= 1 && n <= OPT_MAX_ARGS && (nulls >> (n - 1) & 1))
+				keep = false;
+		}
+		if (keep)
+			buf_append(&kept, open + 2, (size_t)(close - open - 2));
+		p = close + 2;
+	}
+	/* the parameters still named keep their order, numbered from 1 again */
+	uint64_t used = 0;
+	for (const char *q = kept.ptr, *end; *q; q++) {
+		int n = opt_param(q, &end);
+		if (n >= 1 && n <= OPT_MAX_ARGS)
+			used |= 1ull << (n - 1);
+	}
+	struct opt_variant *v = calloc(1, sizeof *v);
+	if (!v)
+		abort();
+	int renum[OPT_MAX_ARGS + 1] = {0};
+	for (int n = 1; n <= OPT_MAX_ARGS; n++)
+		if (used >> (n - 1) & 1) {
+			v->keep[v->nkeep++] = (unsigned char)(n - 1);
+			renum[n] = v->nkeep;
+		}
+	struct buf out = BUF_INIT;
+	for (const char *q = kept.ptr, *end; *q;) {
+		int n = opt_param(q, &end);
+		if (n >= 1 && n <= OPT_MAX_ARGS) {
+			buf_printf(&out, "$%d", renum[n]);
+			q = end;
+		} else {
+			buf_putc(&out, *q++);
+		}
+	}
+	buf_free(&kept);
+	v->tmpl = tmpl;
+	v->nulls = nulls;
+	v->sql = out.ptr; /* owned by the variant from now on */
+	return v;
+}
+
+/* The statement to run for sql with these arguments: sql itself, or its
+ * variant without the optional conditions whose parameters are NULL, with
+ * the arguments it still names in moved. */
+static const char *opt_expand(const char *sql, const struct store_arg **args, int *nargs,
+			      struct store_arg moved[OPT_MAX_ARGS])
+{
+	if (!strstr(sql, "[["))
+		return sql;
+	uint64_t nulls = 0;
+	for (int i = 0; i < *nargs && i < OPT_MAX_ARGS; i++)
+		if ((*args)[i].t == SA_NULL_T)
+			nulls |= 1ull << i;
+	size_t h = (((uintptr_t)sql >> 4) ^ (size_t)(nulls * 0x9E3779B97F4A7C15ull)) % OPT_BUCKETS;
+	pthread_mutex_lock(&opt_mu);
+	struct opt_variant *v = opt_table[h];
+	while (v && (v->tmpl != sql || v->nulls != nulls))
+		v = v->next;
+	if (!v) {
+		v = opt_build(sql, nulls);
+		v->next = opt_table[h];
+		opt_table[h] = v;
+	}
+	pthread_mutex_unlock(&opt_mu);
+	int n = 0;
+	for (int k = 0; k < v->nkeep; k++)
+		if (v->keep[k] < *nargs)
+			moved[n++] = (*args)[v->keep[k]];
+	*args = moved;
+	*nargs = n;
+	return v->sql;
+}
+
 int store_exec(struct store_tx *tx, const char *sql, const struct store_arg *args, int nargs, struct err *e)
 {
+	struct store_arg moved[OPT_MAX_ARGS];
+	sql = opt_expand(sql, &args, &nargs, moved);
 	return tx->s->ops->exec(tx, sql, args, nargs, e);
 }
 
@@ -70,6 +191,8 @@ int store_query(struct store_tx *tx, const char *sql, const struct store_arg *ar
 		struct err *e)
 {
 	*q = NULL;
+	struct store_arg moved[OPT_MAX_ARGS];
+	sql = opt_expand(sql, &args, &nargs, moved);
 	return tx->s->ops->query(tx, sql, args, nargs, q, e);
 }
 

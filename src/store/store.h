@@ -1,7 +1,8 @@
 /* store.h: the one storage interface. Two backends implement it: sqlite.c
  * (embedded default: WAL, a read connection per thread, one group-committing
  * writer thread, a syncer thread answering writers once their group is on
- * disk) and pg.c (libpq, a connection pool, reconnect). Nothing outside src/store/ sees sqlite3.h or libpq-fe.h.
+ * disk) and pg.c (libpq, a connection pool, reconnect). Nothing outside
+ * src/store/ sees sqlite3.h or libpq-fe.h.
  *
  * SQL is written once, in the dialect common to both: parameters are $1..$n
  * (the SQLite backend rewrites them to ?1..?n), times are BIGINT unix
@@ -9,6 +10,15 @@
  * uses a normalised column computed in C. Migration files may use {{id}} for
  * an auto-increment primary key column type and {{seq}} for a 64-bit primary
  * key the application assigns (the rowid on SQLite).
+ *
+ * Optional conditions: in SQL given to store_exec or store_query, text
+ * between "[[" and "]]" is kept only when every parameter it names is bound to
+ * a non-NULL value, and the parameters the statement then no longer names are
+ * dropped (the others renumbered). For filters that may be absent:
+ *   "SELECT ... FROM users WHERE 1 = 1 [[AND role = $1]] [[AND agency_code = $2]]"
+ * gives the planner "role = ?" when a role is given, which an index can serve;
+ * "($1 IS NULL OR role = $1)" makes SQLite read the whole table. Each variant
+ * is built once and kept for the life of the process.
  *
  * All access happens inside a callback given a struct store_tx:
  *   - store_read() runs it on a read connection in a read transaction

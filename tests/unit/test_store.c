@@ -534,6 +534,52 @@ static void test_concurrent_writes(void **state)
 		assert_int_equal(commits, total);
 }
 
+/* ---- optional conditions: "[[ ... ]]" kept only when their parameters are given ---- */
+
+static int cb_opt_fill(struct store_tx *tx, void *arg, struct err *e)
+{
+	(void)arg;
+	static const char *const rows[][2] = {{"a1", "x"}, {"a2", "x"}, {"b1", "y"}, {"b2", "y"}, {"b3", "z"}};
+	for (int i = 0; i < 5; i++) {
+		int rc = store_exec(tx, "INSERT INTO kv (k, i, t) VALUES ($1, $2, $3)",
+				    ARGS(SA_TEXT(rows[i][0]), SA_INT(i + 1), SA_TEXT(rows[i][1])), e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const char *const OPT_COUNT = "SELECT count(*) FROM kv WHERE i >= $3 [[AND t = $1]] [[AND k = $2]]";
+static const char *const OPT_SUM =
+    "SELECT coalesce(sum(i), 0) FROM kv WHERE 1 = 1 [[AND t = $1]] [[AND i <= $2 AND i >= $3]] AND i < $4";
+
+static int64_t opt_count(struct store *s, const char *t, const char *k, int64_t min)
+{
+	return read_int(s, OPT_COUNT, ARGS(SA_TEXT(t), SA_TEXT(k), SA_INT(min)));
+}
+
+static void test_optional_conditions(void **state)
+{
+	struct fx *f = fx(state);
+	make_kv(f->s);
+	struct err e = {0};
+	assert_int_equal(store_write(f->s, cb_opt_fill, NULL, &e), 0);
+	assert_int_equal(opt_count(f->s, NULL, NULL, 0), 5);	 /* both left out */
+	assert_int_equal(opt_count(f->s, "y", NULL, 0), 2);	 /* $1 kept, $2 dropped */
+	assert_int_equal(opt_count(f->s, NULL, "b3", 0), 1);	 /* $2 kept and renumbered */
+	assert_int_equal(opt_count(f->s, "y", "b3", 0), 0);	 /* both */
+	assert_int_equal(opt_count(f->s, "y", NULL, 4), 1);	 /* the plain condition still applies */
+	assert_int_equal(opt_count(f->s, NULL, NULL, 0), 5); /* the same variant again, from the cache */
+	/* a clause with two parameters is kept only when both are given */
+	assert_int_equal(read_int(f->s, OPT_SUM, ARGS(SA_TEXT("x"), SA_INT(2), SA_INT(2), SA_INT(99))), 2);
+	assert_int_equal(read_int(f->s, OPT_SUM, ARGS(SA_TEXT("x"), SA_NULL, SA_INT(2), SA_INT(99))), 3);
+	assert_int_equal(read_int(f->s, OPT_SUM, ARGS(SA_NULL, SA_NULL, SA_NULL, SA_INT(5))), 1 + 2 + 3 + 4);
+	/* store_exec too */
+	assert_int_equal(write1(f->s, "UPDATE kv SET i = i + 10 WHERE i > 0 [[AND t = $1]]", ARGS(SA_TEXT("z")), &e), 1);
+	assert_int_equal(write1(f->s, "UPDATE kv SET i = i + 10 WHERE i > 0 [[AND t = $1]]", ARGS(SA_NULL), &e), 5);
+	assert_int_equal(read_int(f->s, "SELECT sum(i) FROM kv", NOARGS), 15 + 60);
+}
+
 /* ---- SQLite checkpoints: in steps, not one per commit ---- */
 
 static void test_checkpoint_steps(void **state)
@@ -1498,6 +1544,7 @@ int main(void)
 	    BOTH(test_get_empty, setup_sqlite),		BOTH(test_backup, setup_sqlite),
 	    BOTH(test_swallowed_error, setup_sqlite),	BOTH(test_read_tx, setup_sqlite),
 	    BOTH(test_schema_change, setup_sqlite),	BOTH(test_commit_hooks, setup_sqlite),
+	    BOTH(test_optional_conditions, setup_sqlite),
 	    BOTH(test_checkpoint_steps, setup_sqlite),	BOTH(test_durable_before_seen, setup_sqlite),
 	    BOTH(test_sync_failure, setup_sqlite),	BOTH(test_wal_one_write_per_commit, setup_sqlite),
 	    BOTH(test_wal_bounded, setup_sqlite),
@@ -1515,6 +1562,7 @@ int main(void)
 	    BOTH(test_read_tx, setup_pg),
 	    BOTH(test_schema_change, setup_pg),
 	    BOTH(test_commit_hooks, setup_pg),
+	    BOTH(test_optional_conditions, setup_pg),
 	    BOTH(test_pg_reconnect, setup_pg),
 	    BOTH(test_pg_deadlock_retry, setup_pg),
 	    BOTH(test_pg_pool_busy, setup_pg),
