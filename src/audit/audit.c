@@ -1,9 +1,6 @@
 /* audit.c: the hash-chained, signed audit trail. */
 #include "audit/audit.h"
 
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -226,65 +223,46 @@ struct list_ctx {
 	int64_t total;
 };
 
-/* The WHERE clause holds only the filters given, so that the planner can use
- * the indexes (a "($1 IS NULL OR actor = $1)" clause hides them from SQLite's,
- * and open time bounds made it sort the whole log by seq: every list read all
- * of it). With several of actor, object and action, the most selective one
+/* The filters are optional conditions (store.h), so that the planner sees
+ * only those given and can use the indexes; a "($1 IS NULL OR actor = $1)"
+ * clause hides them from SQLite's, and open time bounds made it sort the whole
+ * log by seq. Of actor, object and action the most selective one given
  * (object, then actor, then action) is the one left indexable: the others are
  * compared as "col || '' = $n", which no index serves on either database, as
  * SQLite has no statistics to tell that an action matches far more entries
- * than an object. The variants of each query are built once, in static
- * storage: the statement caches know a statement by its text's address. */
-enum { AF_N = 5, AF_VARIANTS = 1 << AF_N, AF_ACTOR = 1 << 2, AF_OBJECT = 1 << 3 };
-static const char *const af_term[AF_N] = {"at >=", "at <=", "actor", "object", "action"};
-static char af_count[AF_VARIANTS][200], af_list[AF_VARIANTS][360];
-static pthread_once_t af_once = PTHREAD_ONCE_INIT;
-
-static void af_build(void)
-{
-	for (int m = 0; m < AF_VARIANTS; m++) {
-		struct buf w = BUF_INIT;
-		int p = 1, indexed = m & AF_OBJECT ? 3 : m & AF_ACTOR ? 2 : 4;
-		for (int i = 0; i < AF_N; i++) {
-			if (!(m & (1 << i)))
-				continue;
-			buf_puts(&w, p == 1 ? " WHERE " : " AND ");
-			if (i < 2)
-				buf_printf(&w, "%s $%d", af_term[i], p++);
-			else
-				buf_printf(&w, "%s%s = $%d", af_term[i], i == indexed ? "" : " || ''", p++);
-		}
-		snprintf(af_count[m], sizeof af_count[m], "SELECT count(*) FROM audit_log%s", w.len ? w.ptr : "");
-		snprintf(af_list[m], sizeof af_list[m],
-			 "SELECT seq, at, actor, action, object, change, request_id, hash, prev_hash, signature, key_id "
-			 "FROM audit_log%s ORDER BY seq DESC LIMIT $%d OFFSET $%d",
-			 w.len ? w.ptr : "", p, p + 1);
-		buf_free(&w);
-	}
-}
+ * than an object. $1 from, $2 to, $3 actor, $4 object, $5 action. */
+#define AUDIT_TIME " [[AND at >= $1]] [[AND at <= $2]]"
+#define AUDIT_WHERE_OBJECT " WHERE object = $4" AUDIT_TIME " [[AND actor || '' = $3]] [[AND action || '' = $5]]"
+#define AUDIT_WHERE_ACTOR " WHERE actor = $3" AUDIT_TIME " [[AND action || '' = $5]]"
+#define AUDIT_WHERE_ACTION " WHERE action = $5" AUDIT_TIME
+#define AUDIT_WHERE_NONE " WHERE 1 = 1" AUDIT_TIME
+#define AUDIT_COLS "seq, at, actor, action, object, change, request_id, hash, prev_hash, signature, key_id"
+static const char *const audit_count[] = {
+    "SELECT count(*) FROM audit_log" AUDIT_WHERE_OBJECT, "SELECT count(*) FROM audit_log" AUDIT_WHERE_ACTOR,
+    "SELECT count(*) FROM audit_log" AUDIT_WHERE_ACTION, "SELECT count(*) FROM audit_log" AUDIT_WHERE_NONE};
+static const char *const audit_page[] = {
+    "SELECT " AUDIT_COLS " FROM audit_log" AUDIT_WHERE_OBJECT " ORDER BY seq DESC LIMIT $6 OFFSET $7",
+    "SELECT " AUDIT_COLS " FROM audit_log" AUDIT_WHERE_ACTOR " ORDER BY seq DESC LIMIT $6 OFFSET $7",
+    "SELECT " AUDIT_COLS " FROM audit_log" AUDIT_WHERE_ACTION " ORDER BY seq DESC LIMIT $6 OFFSET $7",
+    "SELECT " AUDIT_COLS " FROM audit_log" AUDIT_WHERE_NONE " ORDER BY seq DESC LIMIT $6 OFFSET $7"};
 
 static int list_fn(struct store_tx *tx, void *arg, struct err *e)
 {
 	struct list_ctx *l = arg;
 	const struct audit_filter *f = l->f;
-	pthread_once(&af_once, af_build);
-	struct store_arg given[AF_N] = {SA_INT(f->from_us), SA_INT(f->to_us), SA_TEXT(f->actor), SA_TEXT(f->object),
-					SA_TEXT(f->action)};
-	bool has[AF_N] = {f->from_us != 0, f->to_us != 0, f->actor != NULL, f->object != NULL, f->action != NULL};
-	struct store_arg args[AF_N + 2];
-	int n = 0, m = 0;
-	for (int i = 0; i < AF_N; i++)
-		if (has[i]) {
-			m |= 1 << i;
-			args[n++] = given[i];
-		}
-	int rc = store_get_int(tx, af_count[m], args, n, &l->total, e);
+	int v = f->object ? 0 : f->actor ? 1 : f->action ? 2 : 3;
+	struct store_arg args[] = {f->from_us ? SA_INT(f->from_us) : SA_NULL,
+				   f->to_us ? SA_INT(f->to_us) : SA_NULL,
+				   SA_TEXT(f->actor),
+				   SA_TEXT(f->object),
+				   SA_TEXT(f->action),
+				   SA_INT(f->per_page),
+				   SA_INT((int64_t)(f->page - 1) * f->per_page)};
+	int rc = store_get_int(tx, audit_count[v], args, 5, &l->total, e);
 	if (rc < 0)
 		return rc;
-	args[n++] = SA_INT(f->per_page);
-	args[n++] = SA_INT((int64_t)(f->page - 1) * f->per_page);
 	struct store_q *q;
-	rc = store_query(tx, af_list[m], args, n, &q, e);
+	rc = store_query(tx, audit_page[v], args, 7, &q, e);
 	if (rc < 0)
 		return rc;
 	l->items = arena_alloc(l->c->a, sizeof *l->items * (size_t)f->per_page);
