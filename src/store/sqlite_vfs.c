@@ -9,7 +9,7 @@
  * marks the end of a commit (its "database size after commit" field is not
  * zero) is complete. Anything else flushes the buffer first and passes
  * through: any other write (the WAL header, a page rewritten in place), a
- * read, sync, size, truncate, lock, file control or close. SQLite publishes a
+ * read, sync, size, truncate, file control or close (a WAL is never locked). SQLite publishes a
  * commit's frames to other connections (the wal-index header) only after
  * writing its commit frame, so no connection can look for a frame that is
  * still in the buffer, and a crash can lose only frames of a commit that had
@@ -143,15 +143,13 @@ static int vf_size(sqlite3_file *file, sqlite3_int64 *size)
 static int vf_lock(sqlite3_file *file, int level)
 {
 	struct vf *f = (struct vf *)file;
-	int rc = vf_flush(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, level);
+	return f->real->pMethods->xLock(f->real, level);
 }
 
 static int vf_unlock(sqlite3_file *file, int level)
 {
 	struct vf *f = (struct vf *)file;
-	int rc = vf_flush(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, level);
+	return f->real->pMethods->xUnlock(f->real, level);
 }
 
 static int vf_reserved(sqlite3_file *file, int *out)

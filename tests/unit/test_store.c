@@ -817,16 +817,18 @@ static ssize_t count_pwrite64(int fd, const void *b, size_t n, off_t off)
 	return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, b, n, off);
 }
 
+/* n rows of keys b<from>.., each with a text of size bytes (1200 by default) */
 struct bulk {
-	int from, n;
+	int from, n, size;
 };
 
 static int cb_bulk(struct store_tx *tx, void *arg, struct err *e)
 {
 	struct bulk *b = arg;
-	char big[1200];
-	memset(big, 'x', sizeof big - 1);
-	big[sizeof big - 1] = 0;
+	char big[4096];
+	size_t size = b->size > 0 && b->size < (int)sizeof big ? (size_t)b->size : 1200;
+	memset(big, 'x', size - 1);
+	big[size - 1] = 0;
 	for (int i = b->from; i < b->from + b->n; i++) {
 		char k[16];
 		snprintf(k, sizeof k, "b%05d", i);
@@ -843,7 +845,7 @@ static void test_wal_one_write_per_commit(void **state)
 	struct fx *f = fx(state);
 	make_kv(f->s);
 	struct err e = {0};
-	struct bulk b = {0, 10};
+	struct bulk b = {0, 10, 0};
 	assert_int_equal(store_write(f->s, cb_bulk, &b, &e), 0); /* the WAL and its header exist */
 
 	sqlite3_vfs *unix_vfs = sqlite3_vfs_find("unix");
@@ -855,11 +857,11 @@ static void test_wal_one_write_per_commit(void **state)
 			 SQLITE_OK);
 	/* 60 rows of 1.2 KB: about 25 pages, 50 frame writes as SQLite issues them;
 	 * then 20 single-row commits */
-	b = (struct bulk){10, 60};
+	b = (struct bulk){10, 60, 0};
 	int rc = store_write(f->s, cb_bulk, &b, &e);
 	int bulk_writes = atomic_exchange(&pwrites, 0);
 	for (int i = 0; i < 20 && rc == 0; i++) {
-		b = (struct bulk){100 + i, 1};
+		b = (struct bulk){100 + i, 1, 0};
 		rc = store_write(f->s, cb_bulk, &b, &e);
 	}
 	int small_writes = atomic_load(&pwrites);
@@ -908,24 +910,13 @@ struct wb {
 	int t, failed;
 };
 
-static int cb_wb(struct store_tx *tx, void *arg, struct err *e)
-{
-	struct cw_job *j = arg;
-	char big[3000];
-	memset(big, 'w', sizeof big - 1);
-	big[sizeof big - 1] = 0;
-	int rc = store_exec(tx, "INSERT INTO w (t, i, note) VALUES ($1, $2, $3)", ARGS(SA_INT(j->t), SA_INT(j->i), SA_TEXT(big)),
-			    e);
-	return rc < 0 ? rc : 0;
-}
-
 static void *wb_thread(void *arg)
 {
 	struct wb *w = arg;
 	for (int i = 0; i < WB_PER; i++) {
-		struct cw_job j = {w->t, i};
+		struct bulk b = {w->t * WB_PER + i, 1, 3000};
 		struct err e = {0};
-		if (store_write(w->s, cb_wb, &j, &e) != 0)
+		if (store_write(w->s, cb_bulk, &b, &e) != 0)
 			w->failed++;
 	}
 	return NULL;
@@ -946,7 +937,7 @@ static void test_wal_bounded(void **state)
 	opt.wal_max_pages = WB_MAX_PAGES;
 	opt.wal_idle_ms = 300;
 	fx_reopen(f, &opt);
-	must_write(f->s, "CREATE TABLE w (t BIGINT NOT NULL, i BIGINT NOT NULL, note TEXT, PRIMARY KEY (t, i))", NOARGS);
+	make_kv(f->s);
 	pthread_t th[WB_THREADS];
 	struct wb w[WB_THREADS];
 	for (int t = 0; t < WB_THREADS; t++) {
@@ -964,13 +955,13 @@ static void test_wal_bounded(void **state)
 		      WB_MAX_PAGES);
 	assert_true(size > 0);
 	assert_true(size < (int64_t)(WB_MAX_PAGES + 600) * 4120);
-	assert_int_equal(read_int(f->s, "SELECT count(*) FROM w", NOARGS), WB_THREADS * WB_PER);
+	assert_int_equal(count_kv(f->s), WB_THREADS * WB_PER);
 	/* writes have paused: the file is emptied (within a few seconds) */
 	for (int i = 0; i < 100 && wal_size(f) != 0; i++)
 		usleep(100 * 1000);
 	assert_int_equal(wal_size(f), 0);
-	must_write(f->s, "INSERT INTO w (t, i, note) VALUES (99, 0, 'after')", NOARGS);
-	assert_int_equal(read_int(f->s, "SELECT count(*) FROM w", NOARGS), WB_THREADS * WB_PER + 1);
+	must_write(f->s, "INSERT INTO kv (k, i, t) VALUES ('after', 0, 'x')", NOARGS);
+	assert_int_equal(count_kv(f->s), WB_THREADS * WB_PER + 1);
 }
 
 /* ---- commit hooks: once per transaction, after every callback ---- */
